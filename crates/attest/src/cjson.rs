@@ -429,4 +429,43 @@ mod tests {
         let via_serde = encode_json(&serde_json::from_str(doc).unwrap()).unwrap();
         assert_eq!(via_serde, canonicalize(doc.as_bytes()).unwrap());
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn json_value() -> impl Strategy<Value = serde_json::Value> {
+            let leaf = prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::Bool),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<u64>().prop_map(serde_json::Value::from),
+                any::<String>().prop_map(serde_json::Value::String),
+            ];
+            leaf.prop_recursive(4, 64, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+                    prop::collection::btree_map(any::<String>(), inner, 0..6)
+                        .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            /// Both encoders give the same bytes, whatever the document, and
+            /// the output does not depend on how the input was formatted.
+            #[test]
+            fn serde_and_lossless_paths_agree(v in json_value()) {
+                let via_serde = encode_json(&v).unwrap();
+                prop_assert_eq!(&via_serde, &canonicalize(&serde_json::to_vec(&v).unwrap()).unwrap());
+                prop_assert_eq!(&via_serde, &canonicalize(&serde_json::to_vec_pretty(&v).unwrap()).unwrap());
+            }
+
+            /// Arbitrary bytes never panic the parser.
+            #[test]
+            fn parser_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+                let _ = parse(&bytes);
+            }
+        }
+    }
 }
