@@ -1,0 +1,14 @@
+//! Veritrain's intake gate.
+//!
+//! Everything a user uploads is hostile until proven otherwise. This crate
+//! runs in the trusted worker, in Rust, before any Python process sees the
+//! files, and turns each upload into a verdict: the facts observed (dataset
+//! statistics, the model's layer summary) and every finding with a stable
+//! code and its location. The AIBoM records those verdicts as facts the
+//! platform observed.
+
+pub mod error;
+pub mod finding;
+
+pub use error::{Error, Result};
+pub use finding::{Finding, Location};
