@@ -323,6 +323,20 @@ fn show_refuses_a_key_set_not_signed_by_the_root_key() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("signature.threshold"));
 
+    // A pinned root public key overrides the one in the directory: b's
+    // directory is self-consistent, but not under a's root.
+    ok(&["show", "--dir", s(&b)]);
+    let out = keys(&["show", "--dir", s(&b), "--root-pub", s(&a.join("root.pub"))]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("signature.threshold"));
+    ok(&[
+        "show",
+        "--dir",
+        s(&b),
+        "--root-pub",
+        s(&b.join("public/root.pub")),
+    ]);
+
     // Rotating with a root key that is not the published one is refused.
     let out = keys(&[
         "rotate",

@@ -53,7 +53,11 @@ fuzz_target!(|data: &[u8]| {
         match dsse::verify(data, keys, threshold, &limits) {
             Ok(v) => {
                 assert!(v.signers().len() >= threshold);
-                assert!(v.signers().iter().all(|id| keys.iter().any(|k| k.keyid() == id)));
+                assert!(
+                    v.signers()
+                        .iter()
+                        .all(|id| keys.iter().any(|k| k.keyid() == id))
+                );
             }
             Err(e) => check_error(&e),
         }

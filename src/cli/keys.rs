@@ -117,6 +117,10 @@ struct ShowArgs {
     /// A key directory, or its `public/` folder.
     #[arg(long)]
     dir: PathBuf,
+    /// Verify the key set with this root public key (SPKI PEM) instead of
+    /// DIR/root.pub: pin the root you received through a trusted channel.
+    #[arg(long)]
+    root_pub: Option<PathBuf>,
     /// Print JSON (errors too, as `{"error": {"code", "message"}}`).
     #[arg(long)]
     json: bool,
@@ -352,8 +356,9 @@ fn revoke(args: &RevokeArgs) -> Result<()> {
 
 fn show(args: &ShowArgs) -> Result<()> {
     let dir = &args.dir;
-    let root = load_public(&dir.join(ROOT_PUB))?;
-    let keyset = load_keyset(dir)?;
+    let root_path = args.root_pub.clone().unwrap_or_else(|| dir.join(ROOT_PUB));
+    let root = load_public(&root_path)?;
+    let keyset = load_keyset_with(dir, &root)?;
     let current = keyset.current().map(|e| e.keyid.clone());
     let fmt_time = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
 
@@ -536,10 +541,14 @@ fn load_root(dir: &Path, path: Option<&Path>) -> Result<PrivateKey> {
 
 /// The key set of `dir`, verified with `dir/root.pub`.
 fn load_keyset(dir: &Path) -> Result<Verified<KeySet>> {
-    let root = load_public(&dir.join(ROOT_PUB))?;
+    load_keyset_with(dir, &load_public(&dir.join(ROOT_PUB))?)
+}
+
+/// The key set of `dir`, verified with `root`.
+fn load_keyset_with(dir: &Path, root: &PublicKey) -> Result<Verified<KeySet>> {
     let path = dir.join(KEYSET);
     let bytes = fs::read(&path).map_err(|e| io_error(&path, e))?;
-    keyset::verify_keyset(&bytes, &root, &Limits::default())
+    keyset::verify_keyset(&bytes, root, &Limits::default())
         .map_err(|e| CodedError::new(e.code(), format!("{}: {e}", path.display())))
 }
 
