@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod keys;
 mod quickstart;
 
 /// Veritrain: trusted training with signed, offline-verifiable provenance.
@@ -19,11 +20,14 @@ pub struct Cli {
 enum Command {
     /// Set up the embedded default (SQLite + local disk) and run the main job.
     Quickstart(quickstart::Args),
+    /// Create, rotate, revoke and show signing keys and the root-signed key set.
+    Keys(keys::Args),
 }
 
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Quickstart(args) => quickstart::run(args),
+        Command::Keys(args) => keys::run(args),
     }
 }

@@ -73,6 +73,54 @@ pub enum Error {
     #[error("signature check failed: {0}")]
     Signature(String),
 
+    /// Fewer distinct trusted keys signed than the threshold requires.
+    #[error(
+        "found valid signatures by {found} distinct trusted key(s), {needed} required \
+         (signatures by unknown keys, or whose keyid does not match the key, are not counted)"
+    )]
+    SignatureThreshold {
+        /// Distinct trusted keys required.
+        needed: usize,
+        /// Distinct trusted keys whose signatures verified.
+        found: usize,
+    },
+
+    // ----- untrusted input bounds ----------------------------------------
+    /// An input is over a configured limit.
+    #[error("{what} is too large: {actual} exceeds the limit of {limit}")]
+    TooLarge {
+        /// What was measured (e.g. "DSSE envelope").
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+        /// The measured size or count.
+        actual: usize,
+    },
+
+    // ----- DSSE and in-toto Statement v1 ---------------------------------
+    /// A verified envelope holds a different kind of document than expected.
+    #[error("payload type is {found:?}, expected {expected:?}")]
+    PayloadType {
+        /// The payload type the caller asked for.
+        expected: String,
+        /// The (authenticated) payload type of the envelope.
+        found: String,
+    },
+    /// A Statement whose `_type` is not in-toto Statement v1.
+    #[error("statement `_type` is {found:?}, expected \"https://in-toto.io/Statement/v1\"")]
+    StatementType {
+        /// The `_type` found.
+        found: String,
+    },
+    /// A Statement whose predicate is not of the requested type.
+    #[error("predicate type is {found:?}, expected {expected:?}")]
+    PredicateType {
+        /// The predicate type asked for.
+        expected: String,
+        /// The statement's `predicateType`.
+        found: String,
+    },
+
     // ----- in-toto verification ------------------------------------------
     /// The layout has expired.
     #[error("layout expired at {0}")]
@@ -102,6 +150,13 @@ pub enum Error {
     Unsupported(String),
 
     // ----- key sets ------------------------------------------------------
+    /// A key set document breaks a rule of the format (duplicate key IDs,
+    /// a key ID that is not the key's, a revoked key without a time, ...).
+    #[error("invalid key set: {0}")]
+    KeysetInvalid(String),
+    /// The attestation records no signing time to check key validity at.
+    #[error("no signing time to check the key at: {0}")]
+    SigningTime(String),
     /// A signing key is unknown, not yet valid, expired or revoked.
     #[error("signing key {keyid} is not valid at {at}: {reason}")]
     KeyNotValid {
@@ -133,6 +188,13 @@ impl Error {
             Error::ArtifactRule { .. } => "intoto.artifact_rule",
             Error::Unsupported(_) => "intoto.unsupported",
             Error::KeyNotValid { .. } => "keyset.key_not_valid",
+            Error::KeysetInvalid(_) => "keyset.invalid",
+            Error::SigningTime(_) => "keyset.signing_time",
+            Error::SignatureThreshold { .. } => "signature.threshold",
+            Error::TooLarge { .. } => "input.too_large",
+            Error::PayloadType { .. } => "dsse.payload_type",
+            Error::StatementType { .. } => "statement.type",
+            Error::PredicateType { .. } => "statement.predicate_type",
         }
     }
 
