@@ -23,7 +23,9 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A symlink was found where only regular files and directories are allowed.
-    #[error("{path} is a symbolic link; links are refused so the manifest cannot point outside its root")]
+    #[error(
+        "{path} is a symbolic link; links are refused so the manifest cannot point outside its root"
+    )]
     HashSymlink {
         /// The offending path.
         path: PathBuf,
