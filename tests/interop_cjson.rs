@@ -88,7 +88,7 @@ impl Gen {
         };
         match pick {
             0 => J::Null,
-            1 => J::Bool(self.next() % 2 == 0),
+            1 => J::Bool(self.next().is_multiple_of(2)),
             2 => J::from(self.next() as i64),
             3 => J::String(self.string()),
             4 | 5 => {
