@@ -100,6 +100,14 @@ pub enum Error {
     /// A layout feature we deliberately do not run.
     #[error("unsupported layout feature: {0}")]
     Unsupported(String),
+    /// An artifact rule in a layout is not in one of the rule formats.
+    #[error("malformed artifact rule {rule:?}: {detail}")]
+    RuleFormat {
+        /// The rule's words, joined by spaces.
+        rule: String,
+        /// Python in-toto's message for this mistake.
+        detail: String,
+    },
 
     // ----- key sets ------------------------------------------------------
     /// A signing key is unknown, not yet valid, expired or revoked.
@@ -132,6 +140,7 @@ impl Error {
             Error::StepThreshold { .. } => "intoto.threshold",
             Error::ArtifactRule { .. } => "intoto.artifact_rule",
             Error::Unsupported(_) => "intoto.unsupported",
+            Error::RuleFormat { .. } => "intoto.rule_format",
             Error::KeyNotValid { .. } => "keyset.key_not_valid",
         }
     }
