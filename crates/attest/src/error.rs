@@ -150,6 +150,14 @@ pub enum Error {
     /// A layout feature we deliberately do not run.
     #[error("unsupported layout feature: {0}")]
     Unsupported(String),
+    /// An artifact rule in a layout is not in one of the rule formats.
+    #[error("malformed artifact rule {rule:?}: {detail}")]
+    RuleFormat {
+        /// The rule's words, joined by spaces.
+        rule: String,
+        /// Python in-toto's message for this mistake.
+        detail: String,
+    },
 
     // ----- key sets ------------------------------------------------------
     /// A key set document breaks a rule of the format (duplicate key IDs,
@@ -189,6 +197,7 @@ impl Error {
             Error::StepThreshold { .. } => "intoto.threshold",
             Error::ArtifactRule { .. } => "intoto.artifact_rule",
             Error::Unsupported(_) => "intoto.unsupported",
+            Error::RuleFormat { .. } => "intoto.rule_format",
             Error::KeyNotValid { .. } => "keyset.key_not_valid",
             Error::KeysetInvalid(_) => "keyset.invalid",
             Error::SigningTime(_) => "keyset.signing_time",
