@@ -15,7 +15,7 @@
 //! version goes into every verdict, so an AIBoM says which list decided.
 
 /// Version of this allow-list; recorded in every verdict.
-pub const ALLOWLIST_VERSION: &str = "keras-3.15.1/1";
+pub const ALLOWLIST_VERSION: &str = "keras-3.15.1/2";
 
 /// What kind of Keras object a class is, and so where it may appear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,8 @@ pub(crate) enum Category {
     Constraint,
     DTypePolicy,
     Activation,
+    /// A stateless graph operation Keras inserts into Functional models.
+    Op,
 }
 
 impl Category {
@@ -47,6 +49,7 @@ impl Category {
             Category::Constraint => "constraint",
             Category::DTypePolicy => "dtype policy",
             Category::Activation => "activation",
+            Category::Op => "operation",
         }
     }
 }
@@ -234,6 +237,11 @@ const CLASSES: &[(&str, Category, &[&str])] = &[
     ("keras.initializers", C::Initializer, INITIALIZERS),
     ("keras.regularizers", C::Regularizer, REGULARIZERS),
     ("keras.constraints", C::Constraint, CONSTRAINTS),
+    // A Functional model whose `Embedding(mask_zero=True)` feeds a layer
+    // gets the mask as a `NotEqual` operation node, written under its
+    // internal module (and `registered_name` "NotEqual"). It is stateless
+    // and takes only a `name`; Keras resolves it as a KerasSaveable class.
+    ("keras.src.ops.numpy", C::Op, &["NotEqual"]),
 ];
 
 /// Activation names (`keras.activations.get`): strings, or
@@ -407,7 +415,7 @@ pub(crate) fn string_allowed(want: Category, s: &str) -> bool {
         C::Constraint => CONSTRAINT_NAMES.contains(&s) || CONSTRAINTS.contains(&s),
         C::Optimizer => OPTIMIZER_NAMES.contains(&s),
         C::DTypePolicy => POLICIES.contains(&s),
-        C::Model | C::Layer | C::Schedule => false,
+        C::Model | C::Layer | C::Schedule | C::Op => false,
     }
 }
 
@@ -426,6 +434,7 @@ pub(crate) fn weightless_layer(class_name: &str) -> bool {
     matches!(
         class_name,
         "InputLayer"
+            | "NotEqual"
             | "Activation"
             | "MaxPooling1D"
             | "MaxPooling2D"

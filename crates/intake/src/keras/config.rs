@@ -673,7 +673,9 @@ impl Walk<'_> {
             return None;
         };
         let fits = match slot {
-            Slot::Cat(Category::Layer) => matches!(category, Category::Layer | Category::Model),
+            Slot::Cat(Category::Layer) => {
+                matches!(category, Category::Layer | Category::Model | Category::Op)
+            }
             Slot::Cat(want) => want == category,
             Slot::DType => category == Category::DTypePolicy,
             Slot::LearningRate => category == Category::Schedule,
@@ -1096,7 +1098,9 @@ impl Walk<'_> {
         let class_name = resolved.class_name;
         // A Sequential model does not save its InputLayer's (empty) state.
         let is_input = class_name == "InputLayer";
-        let weights_group = if is_input && !functional {
+        // Operations are not layers: Keras saves no state for them. Nor
+        // does a Sequential model for its InputLayer.
+        let weights_group = if resolved.category == Category::Op || (is_input && !functional) {
             None
         } else {
             let key = snake_case(&class_name);

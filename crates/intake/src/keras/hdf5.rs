@@ -20,7 +20,7 @@
 //!
 //! Format reference: the HDF5 File Format Specification, version 3.0.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -298,6 +298,10 @@ struct Walker<'a> {
     visited_nodes: HashSet<u64>,
     tree: H5Tree,
     storage: Vec<(u64, u64, String)>,
+    /// Global heap collections indexed so far: address -> object index ->
+    /// (address, size) of the object's bytes.
+    collections: HashMap<u64, HashMap<u32, (u64, u64)>>,
+    collection_bytes: u64,
     /// Path being inspected, for error locations.
     current: String,
 }
@@ -325,6 +329,8 @@ pub fn parse_weights_structure(
         visited_nodes: HashSet::new(),
         tree: H5Tree::default(),
         storage: Vec::new(),
+        collections: HashMap::new(),
+        collection_bytes: 0,
         current: "/".to_owned(),
     };
     match w.run() {
@@ -984,7 +990,7 @@ impl<'a> Walker<'a> {
     }
 
     /// Parses an attribute message; returns its name and string value.
-    fn attribute(&self, body: &[u8]) -> R<(String, String)> {
+    fn attribute(&mut self, body: &[u8]) -> R<(String, String)> {
         let mut c = Cur::new(body);
         let version = c.u8()?;
         if !(1..=3).contains(&version) {
@@ -1020,7 +1026,7 @@ impl<'a> Walker<'a> {
 
     /// Reads a scalar string value: fixed-length or variable-length (whose
     /// bytes live in a global heap collection).
-    fn string_value(&self, dtype: &[u8], data: &[u8]) -> R<String> {
+    fn string_value(&mut self, dtype: &[u8], data: &[u8]) -> R<String> {
         let mut t = Cur::new(dtype);
         let class_version = t.u8()?;
         let bits0 = t.u8()?;
@@ -1052,7 +1058,30 @@ impl<'a> Walker<'a> {
             .or_else(|_| invalid("attribute string is not UTF-8"))
     }
 
-    fn global_heap_object(&self, addr: u64, index: u32, len: u64) -> R<&'a [u8]> {
+    /// One object of a global heap collection. Each collection is indexed
+    /// once; the bytes of all collections indexed may not add up to more
+    /// than the file, so overlapping "collections" cannot make the walk
+    /// quadratic.
+    fn global_heap_object(&mut self, addr: u64, index: u32, len: u64) -> R<&'a [u8]> {
+        if !self.collections.contains_key(&addr) {
+            let objects = self.index_collection(addr)?;
+            self.collections.insert(addr, objects);
+        }
+        let found = self
+            .collections
+            .get(&addr)
+            .and_then(|objects| objects.get(&index))
+            .copied();
+        let Some((start, size)) = found else {
+            return invalid(format!("global heap object {index} not found"));
+        };
+        if size != len {
+            return invalid("global heap object length mismatch");
+        }
+        self.at(start, size, "global heap object")
+    }
+
+    fn index_collection(&mut self, addr: u64) -> R<HashMap<u32, (u64, u64)>> {
         let mut h = self.from(addr, "global heap")?;
         h.sig(b"GCOL", "global heap collection")?;
         if h.u8()? != 1 {
@@ -1061,10 +1090,14 @@ impl<'a> Walker<'a> {
         h.skip(3)?;
         let size = self.length(&mut h)?;
         let collection = self.at(addr, size, "global heap collection")?;
+        self.collection_bytes = self.collection_bytes.saturating_add(size);
+        if self.collection_bytes > self.file.len() as u64 {
+            return err(codes::H5_LIMIT_EXCEEDED, "global heap collections overlap");
+        }
+        let mut objects = HashMap::new();
         let mut c = Cur::new(collection);
         c.skip(8 + self.sl)?;
-        // Objects follow one another; each is at least 16 bytes, so the
-        // loop ends within size/16 steps.
+        // Objects follow one another; each takes at least 16 bytes.
         while c.remaining() >= 8 + self.sl {
             let idx = c.u16()?;
             let _refs = c.u16()?;
@@ -1073,22 +1106,16 @@ impl<'a> Walker<'a> {
             if idx == 0 {
                 break; // free space: end of the objects
             }
+            let start = addr + c.pos as u64;
             let padded = osize
                 .checked_add(7)
                 .map(|n| n / 8 * 8)
                 .and_then(|n| usize::try_from(n).ok())
                 .map_or_else(|| invalid("global heap object size"), Ok)?;
-            let data = c.take(padded)?;
-            if u32::from(idx) == index {
-                if osize != len {
-                    return invalid("global heap object length mismatch");
-                }
-                return data
-                    .get(..osize as usize)
-                    .map_or_else(|| invalid("global heap object truncated"), Ok);
-            }
+            c.skip(padded)?;
+            objects.insert(u32::from(idx), (start, osize));
         }
-        invalid(format!("global heap object {index} not found"))
+        Ok(objects)
     }
 
     fn dataspace(&self, body: &[u8]) -> R<Vec<u64>> {

@@ -97,6 +97,9 @@ const FIXTURES: &[&str] = &[
     "ok_rnn_functional.keras",
     "ok_normalization.keras",
     "ok_string_lookup.keras",
+    "ok_nested_functional.keras",
+    "ok_mixed_precision.keras",
+    "ok_multi_io.keras",
     "ok_uncompiled.keras",
 ];
 
@@ -621,8 +624,14 @@ fn models_smuggled_into_layer_configs_are_refused_and_walked() {
     let mut config = config_of("ok_mlp_sequential.keras");
     config["config"]["layers"][1]["config"]["layers"] = json!([inner]);
     let scan = scan_value(&config);
-    assert_eq!(codes_of(&scan.findings), vec![codes::DISALLOWED_OBJECT, codes::LAMBDA]);
-    assert_eq!(pointer_of(&scan.findings[1]), "/config/layers/1/config/layers/0/config/layers/0");
+    assert_eq!(
+        codes_of(&scan.findings),
+        vec![codes::DISALLOWED_OBJECT, codes::LAMBDA]
+    );
+    assert_eq!(
+        pointer_of(&scan.findings[1]),
+        "/config/layers/1/config/layers/0/config/layers/0"
+    );
 }
 
 #[test]

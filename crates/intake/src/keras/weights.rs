@@ -14,6 +14,7 @@
 //! implies, and nothing else may be there.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ops::Bound;
 
 use serde::Serialize;
 
@@ -192,7 +193,10 @@ fn cross_check(
         .collect();
     // Paths accounted for by the config; everything else is refused.
     let mut claimed_groups: HashSet<String> = HashSet::new();
-    let mut claimed_prefixes: Vec<String> = Vec::new();
+    // Groups of layers counted from the file: everything below is theirs.
+    let mut claimed_prefixes: HashSet<String> = HashSet::new();
+    let by_path: BTreeMap<&str, &H5Dataset> =
+        tree.datasets.iter().map(|d| (d.path.as_str(), d)).collect();
     let mut claimed_datasets: HashSet<&str> = HashSet::new();
     claimed_groups.insert("/".to_owned());
     claimed_groups.insert("/vars".to_owned());
@@ -276,12 +280,18 @@ fn cross_check(
             }
             None => {
                 // Not computable from the config: take what is under the
-                // layer's group, bounded by the walker's limits.
-                claimed_prefixes.push(format!("{group}/"));
+                // layer's group (a contiguous range of the sorted paths),
+                // bounded by the walker's limits.
+                claimed_prefixes.insert(group.clone());
                 let prefix = format!("{group}/");
                 let mut shapes = Vec::new();
-                for d in tree.datasets.iter().filter(|d| d.path.starts_with(&prefix)) {
-                    claimed_datasets.insert(&d.path);
+                for (path, d) in
+                    by_path.range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+                {
+                    if !path.starts_with(&prefix) {
+                        break;
+                    }
+                    claimed_datasets.insert(path);
                     shapes.push(d.shape.clone());
                 }
                 (shapes, ParamSource::Weights)
