@@ -735,6 +735,18 @@ fn every_violation_is_reported_not_just_the_first() {
             codes::DESERIALIZATION_CONTROL_KEY
         ]
     );
+    // In the archive verdict, as the CLI's --json prints them.
+    let mut archive = fixture("ok_mlp_sequential.keras");
+    archive
+        .0
+        .insert("config.json".into(), serde_json::to_vec(&config).unwrap());
+    let verdict = serde_json::to_value(scan_keras_archive(&mut archive, &limits())).unwrap();
+    assert_eq!(verdict["accepted"], false);
+    let first = &verdict["findings"][0];
+    assert_eq!(first["code"], "keras.disallowed_module");
+    assert_eq!(first["location"]["kind"], "pointer");
+    assert_eq!(first["location"]["member"], "config.json");
+    assert_eq!(first["location"]["pointer"], "/config/layers/1/module");
 }
 
 #[test]
@@ -1435,6 +1447,14 @@ fn non_keras_v3_files_are_refused_with_their_own_code() {
     // A .keras ZIP.
     let zip = std::fs::read(fixture_dir().join("ok_mlp_sequential.keras")).unwrap();
     assert_eq!(code(&zip[..64], "model.keras"), Ok(()));
+    // A refusal before the scan is still a verdict, with its finding.
+    let e = classify_model_file(&h5[..64], "model.h5").unwrap_err();
+    let verdict = KerasVerdict::refused(e.finding().unwrap().clone());
+    assert!(!verdict.accepted);
+    let text = serde_json::to_value(&verdict).unwrap();
+    assert_eq!(text["findings"][0]["code"], "keras.legacy_h5");
+    assert_eq!(text["findings"][0]["location"]["kind"], "entry");
+    assert_eq!(text["allowlist_version"], ALLOWLIST_VERSION);
 }
 
 #[test]

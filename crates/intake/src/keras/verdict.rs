@@ -108,6 +108,12 @@ impl KerasVerdict {
     /// A verdict that refuses the file for one reason found before the
     /// archive could be scanned (classification, the ZIP reader).
     pub fn refused(finding: Finding) -> Self {
+        let mut verdict = Self::empty();
+        verdict.findings.push(finding);
+        verdict
+    }
+
+    fn empty() -> Self {
         KerasVerdict {
             accepted: false,
             allowlist_version: ALLOWLIST_VERSION,
@@ -118,7 +124,7 @@ impl KerasVerdict {
             param_count_source: None,
             layers_counted_from_weights: Vec::new(),
             weights: None,
-            findings: vec![finding],
+            findings: Vec::new(),
         }
     }
 }
@@ -221,8 +227,7 @@ pub fn scan_keras_archive(archive: &mut dyn KerasArchive, limits: &KerasLimits) 
         }
     }
 
-    let mut verdict = KerasVerdict::refused(entry(codes::MISSING_MEMBER, "", ""));
-    verdict.findings.clear();
+    let mut verdict = KerasVerdict::empty();
 
     if let Some(&size) = sizes.get(METADATA)
         && let Some(bytes) = read(
