@@ -582,6 +582,16 @@ impl Walk<'_> {
             self.function_ref(v, pointer, slot);
             return None;
         }
+        // Older serializers' function-typed values (`__function__`): a
+        // function by reference or bytecode, never a modeling object.
+        if class_name == "__function__" {
+            self.push(
+                codes::FUNCTION_VALUE,
+                "a function-typed value (__function__)",
+                pointer,
+            );
+            return None;
+        }
         // Other special forms (`__typespec__` imports `module`; `__numpy__`,
         // `__tensor__`, `__bytes__`, `__slice__`, `__ellipsis__`) are not
         // written by the allow-listed layers outside layer calls.

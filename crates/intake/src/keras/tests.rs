@@ -339,6 +339,24 @@ fn a_bare_python_lambda_value_is_refused_anywhere() {
 }
 
 #[test]
+fn function_typed_values_are_refused() {
+    let mut config = config_of("ok_mlp_sequential.keras");
+    config["config"]["layers"][1]["config"]["activation"] = json!({"class_name": "__function__", "config": {"module": "os", "function_name": "system"}});
+    let scan = scan_value(&config);
+    assert_eq!(codes_of(&scan.findings), vec![codes::FUNCTION_VALUE]);
+    assert_eq!(
+        pointer_of(&scan.findings[0]),
+        "/config/layers/1/config/activation"
+    );
+    // Keras 2's Lambda format: `function` as a (bytecode, defaults, closure) triple.
+    let mut config = config_of("ok_mlp_sequential.keras");
+    config["config"]["layers"][2]["config"]["function"] = json!(["4wEAAAAAAAAA", null, null]);
+    config["config"]["layers"][2]["config"]["function_type"] = json!("lambda");
+    let scan = scan_value(&config);
+    assert_eq!(codes_of(&scan.findings), vec![codes::FUNCTION_VALUE; 2]);
+}
+
+#[test]
 fn module_class_name_injection_is_refused() {
     // CVE-2025-1550: `module`/`class_name` naming any Python callable.
     for (module, class_name) in [
