@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod finding;
+pub mod keras;
 
 pub use error::{Error, Result};
 pub use finding::{Finding, Location};
