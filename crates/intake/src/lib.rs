@@ -9,6 +9,9 @@
 
 pub mod error;
 pub mod finding;
+pub mod image;
+pub mod tfrecord;
+pub mod zip;
 
 pub use error::{Error, Result};
 pub use finding::{Finding, Location};
