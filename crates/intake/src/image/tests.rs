@@ -1,6 +1,11 @@
 //! Image datasets: benign layouts pass; every attack class is refused.
 
-#![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::io::Cursor as IoCursor;
 
@@ -507,4 +512,129 @@ fn fail_empty_dataset() {
     let bytes = TestZip::new().stored("labels.csv", b"file,label\n").build();
     // No images: every declared class is missing.
     assert_eq!(code(bytes, &flat(&["cat"])), codes::CLASS_MISMATCH);
+}
+
+// ---- files written by reference tools ----------------------------------------
+
+#[test]
+#[expect(clippy::type_complexity, reason = "a table of expected header fields")]
+fn decodes_headers_of_images_written_by_pillow() {
+    let cases: &[(&[u8], ImageFormat, u32, u32, u8, u8)] = &[
+        (
+            include_bytes!("../../tests/fixtures/images/rgb_13x7.png"),
+            ImageFormat::Png,
+            13,
+            7,
+            3,
+            8,
+        ),
+        (
+            include_bytes!("../../tests/fixtures/images/rgba_5x9.png"),
+            ImageFormat::Png,
+            5,
+            9,
+            4,
+            8,
+        ),
+        (
+            include_bytes!("../../tests/fixtures/images/gray16_6x4.png"),
+            ImageFormat::Png,
+            6,
+            4,
+            1,
+            16,
+        ),
+        // Pillow writes this palette image with 1-bit indices (IHDR depth 1).
+        (
+            include_bytes!("../../tests/fixtures/images/palette_8x8.png"),
+            ImageFormat::Png,
+            8,
+            8,
+            3,
+            1,
+        ),
+        (
+            include_bytes!("../../tests/fixtures/images/gray_9x9.png"),
+            ImageFormat::Png,
+            9,
+            9,
+            1,
+            8,
+        ),
+        (
+            include_bytes!("../../tests/fixtures/images/baseline_17x9.jpg"),
+            ImageFormat::Jpeg,
+            17,
+            9,
+            3,
+            8,
+        ),
+        (
+            include_bytes!("../../tests/fixtures/images/progressive_20x10.jpg"),
+            ImageFormat::Jpeg,
+            20,
+            10,
+            3,
+            8,
+        ),
+        (
+            include_bytes!("../../tests/fixtures/images/gray_12x3.jpg"),
+            ImageFormat::Jpeg,
+            12,
+            3,
+            1,
+            8,
+        ),
+        (
+            include_bytes!("../../tests/fixtures/images/icc_10x10.jpg"),
+            ImageFormat::Jpeg,
+            10,
+            10,
+            3,
+            8,
+        ),
+    ];
+    for (i, (bytes, format, w, h, c, d)) in cases.iter().enumerate() {
+        let got = read_header(*bytes, 1 << 20).unwrap_or_else(|e| panic!("case {i}: {e:?}"));
+        assert_eq!(
+            (
+                got.format,
+                got.width,
+                got.height,
+                got.channels,
+                got.bit_depth
+            ),
+            (*format, *w, *h, *c, *d),
+            "case {i}"
+        );
+    }
+    // Pillow's CMYK JPEG: four components, refused as unsupported.
+    let cmyk = include_bytes!("../../tests/fixtures/images/cmyk_4x4.jpg");
+    assert!(matches!(
+        read_header(cmyk.as_slice(), 1 << 20),
+        Err(HeaderError::Unsupported(_))
+    ));
+    // The ~60 KB ICC profile sits before the frame header: a small budget
+    // refuses it.
+    let icc = include_bytes!("../../tests/fixtures/images/icc_10x10.jpg");
+    assert!(matches!(
+        read_header(icc.as_slice(), 4096),
+        Err(HeaderError::Malformed(_))
+    ));
+}
+
+#[test]
+fn ok_datasets_zipped_by_python_and_info_zip() {
+    for bytes in [
+        include_bytes!("../../tests/fixtures/zip/ok_python_deflated.zip").to_vec(),
+        include_bytes!("../../tests/fixtures/zip/ok_python_stream.zip").to_vec(),
+        include_bytes!("../../tests/fixtures/zip/ok_infozip.zip").to_vec(),
+        include_bytes!("../../tests/fixtures/zip/ok_infozip_zip64.zip").to_vec(),
+    ] {
+        let report = validate(bytes, &folders(&["cat", "dog"])).unwrap();
+        assert_eq!(report.images, 3);
+        assert_eq!(report.class_counts["cat"], 2);
+        assert_eq!(report.width, MinMax { min: 6, max: 17 });
+        assert_eq!(report.formats, BTreeMap::from([("jpeg", 1), ("png", 2)]));
+    }
 }

@@ -34,17 +34,6 @@ impl<'a> Cursor<'a> {
         Some(s)
     }
 
-    /// Everything not yet read.
-    pub(crate) fn rest(&mut self) -> &'a [u8] {
-        let s = self.buf.get(self.pos..).unwrap_or(&[]);
-        self.pos = self.buf.len();
-        s
-    }
-
-    pub(crate) fn u8(&mut self) -> Option<u8> {
-        self.take(1)?.first().copied()
-    }
-
     pub(crate) fn u16(&mut self) -> Option<u16> {
         Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
     }
@@ -68,7 +57,7 @@ mod tests {
         assert_eq!(c.u16(), Some(0x0201));
         assert_eq!(c.u16(), None);
         assert_eq!(c.position(), 2);
-        assert_eq!(c.u8(), Some(3));
+        assert_eq!(c.take(1), Some(&[3u8][..]));
         assert_eq!(c.remaining(), 0);
         assert_eq!(c.take(usize::MAX), None);
     }

@@ -81,6 +81,7 @@ pub(crate) fn archive_magic(head: &[u8]) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing)]
     use super::*;
 
     #[test]

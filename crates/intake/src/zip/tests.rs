@@ -1,6 +1,11 @@
 //! Every attack class on the ZIP reader, each built from raw bytes.
 
-#![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::io::{Cursor as IoCursor, Read};
 
@@ -860,6 +865,70 @@ fn fail_extract_removes_partial_output_on_bad_entry() {
     let err = extract::extract_all(&mut zip, &dest).unwrap_err();
     assert_eq!(err.code(), codes::CRC_MISMATCH);
     assert!(!dest.exists());
+}
+
+// ---- archives written by reference tools -------------------------------------
+
+macro_rules! fixture {
+    ($dir:literal, $name:literal) => {
+        (
+            $name,
+            include_bytes!(concat!("../../tests/fixtures/", $dir, "/", $name)).to_vec(),
+        )
+    };
+}
+
+#[test]
+fn ok_archives_written_by_python_zipfile_and_info_zip() {
+    let a_png = include_bytes!("../../tests/fixtures/images/rgb_13x7.png").to_vec();
+    let b_jpg = include_bytes!("../../tests/fixtures/images/baseline_17x9.jpg").to_vec();
+    let c_png = include_bytes!("../../tests/fixtures/images/gray16_6x4.png").to_vec();
+    for (name, bytes) in [
+        fixture!("zip", "ok_python_stored.zip"),
+        fixture!("zip", "ok_python_deflated.zip"),
+        fixture!("zip", "ok_python_zip64.zip"),
+        fixture!("zip", "ok_python_stream.zip"),
+        fixture!("zip", "ok_infozip.zip"),
+        fixture!("zip", "ok_infozip_zip64.zip"),
+        fixture!("zip", "ok_infozip_stream.zip"),
+    ] {
+        let mut zip = open(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut files: Vec<String> = zip
+            .entries()
+            .iter()
+            .filter(|e| !e.is_dir())
+            .map(|e| e.name().to_owned())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["cat/a.png", "cat/b.jpg", "dog/c.png"], "{name}");
+        assert_eq!(
+            zip.read_by_name("cat/a.png", 1 << 20).unwrap().unwrap(),
+            a_png,
+            "{name}"
+        );
+        assert_eq!(
+            zip.read_by_name("cat/b.jpg", 1 << 20).unwrap().unwrap(),
+            b_jpg,
+            "{name}"
+        );
+        assert_eq!(
+            zip.read_by_name("dog/c.png", 1 << 20).unwrap().unwrap(),
+            c_png,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn fail_hostile_archives_written_by_reference_tools() {
+    let (_, symlink) = fixture!("zip", "fail_infozip_symlink.zip");
+    assert_eq!(open_code(symlink), codes::BAD_ENTRY_TYPE);
+    let (_, encrypted) = fixture!("zip", "fail_infozip_encrypted.zip");
+    assert_eq!(open_code(encrypted), codes::ENCRYPTED);
+    let (_, traversal) = fixture!("zip", "fail_python_traversal.zip");
+    assert_eq!(open_code(traversal), codes::PATH_TRAVERSAL);
+    let (_, nested) = fixture!("zip", "fail_python_nested.zip");
+    assert_eq!(read_code(nested), codes::NESTED_ARCHIVE);
 }
 
 // ---- no panics ------------------------------------------------------------------
