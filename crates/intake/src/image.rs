@@ -8,7 +8,7 @@
 //! bombs), the layout (`<class>/<file>` folders, or flat images plus a
 //! labels CSV member) and the class names against the definition. It
 //! returns the statistics for the dataset card. Policy and codes:
-//! `docs/zip.md`.
+//! `docs/intake-archives.md`.
 
 mod header;
 mod labels;

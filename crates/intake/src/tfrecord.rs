@@ -16,7 +16,7 @@
 //! then each payload is parsed with a bounded protobuf reader
 //! ([`proto`]) and its features, dtypes and element counts compared with
 //! the [`TfrecordSpec`]. The result is a [`TfrecordReport`] for the dataset
-//! card. Policy and codes: `docs/zip.md` (TFRecord section).
+//! card. Policy and codes: `docs/intake-archives.md` (TFRecord section).
 
 mod proto;
 #[cfg(test)]

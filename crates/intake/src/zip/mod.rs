@@ -13,7 +13,7 @@
 //! every field another unzip tool could read differently is compared (local
 //! vs central header, data descriptor vs both) and every byte of the file is
 //! accounted for. Only raw DEFLATE comes from a library (`miniz_oxide`).
-//! The policy, the codes and the reasons are in `docs/zip.md`.
+//! The policy, the codes and the reasons are in `docs/intake-archives.md`.
 
 mod cursor;
 pub mod extract;
@@ -509,9 +509,9 @@ impl<R: Read + Seek> ZipArchive<R> {
         };
         // Names for the duplicate, case and file/directory checks.
         let mut folded: HashMap<String, String> = HashMap::new();
-        // Every directory path (explicit entries and implied parents), folded,
-        // mapped to its first spelling.
-        let mut dirs: HashMap<String, String> = HashMap::new();
+        let mut dirs = DirTree::default();
+        // (parent directory, folded last component, index) of every file.
+        let mut files: Vec<(u32, String, usize)> = Vec::new();
         let mut declared_total: u64 = 0;
         // [local header, end of data or descriptor) of every entry.
         let mut spans: Vec<(u64, u64, usize)> = Vec::new();
@@ -544,28 +544,23 @@ impl<R: Read + Seek> ZipArchive<R> {
                 );
             }
             folded.insert(key.clone(), entry.name.clone());
-            // Implied parent directories, spelled as written. `A/x.png` and
-            // `a/y.png` are one directory on a case-insensitive file system.
-            let mut prefix_end = 0;
-            while let Some(slash) = entry.name.get(prefix_end..).and_then(|s| s.find('/')) {
-                prefix_end += slash + 1;
-                let dir = entry.name.get(..prefix_end).unwrap_or_default();
-                let dir_key = name::fold_case(dir);
-                match dirs.get(&dir_key) {
-                    Some(spelled) if spelled != dir => {
-                        return reject(
-                            codes::CASE_COLLISION,
-                            format!(
-                                "directory {dir:?} collides with {spelled:?} when case is ignored"
-                            ),
-                            entry_at(&entry.name),
-                        );
-                    }
-                    Some(_) => {}
-                    None => {
-                        dirs.insert(dir_key, dir.to_owned());
-                    }
-                }
+            // Directories, explicit and implied, spelled as first written.
+            // `A/x.png` and `a/y.png` are one directory on a case-insensitive
+            // file system and two on Linux.
+            let body = entry.name.strip_suffix('/').unwrap_or(&entry.name);
+            let mut components: Vec<&str> = body.split('/').collect();
+            let last = if entry.is_dir { None } else { components.pop() };
+            let parent = dirs.walk(&components).map_err(|(component, spelled)| {
+                Error::from(Finding::new(
+                    codes::CASE_COLLISION,
+                    format!(
+                        "directory {component:?} collides with {spelled:?} when case is ignored"
+                    ),
+                    entry_at(&entry.name),
+                ))
+            })?;
+            if let Some(last) = last {
+                files.push((parent, name::fold_case(last), index));
             }
             spans.push((entry.local_offset, span_end, index));
             archive.by_name.insert(entry.name.clone(), index);
@@ -584,13 +579,13 @@ impl<R: Read + Seek> ZipArchive<R> {
         }
         // Stops a name that is a file and also a directory (`a` and `a/b`):
         // extraction would fail half-way or replace one with the other.
-        for entry in archive.entries.iter().filter(|e| !e.is_dir) {
-            let as_dir = name::fold_case(&entry.name) + "/";
-            if let Some(dir) = dirs.get(&as_dir) {
+        for (parent, last, index) in files {
+            if let Some(dir) = dirs.get(parent, last) {
+                let name = archive.entries.get(index).map(|e| e.name.as_str());
                 return reject(
                     codes::PATH_CONFLICT,
-                    format!("name is a file, and {dir:?} uses it as a directory"),
-                    entry_at(&entry.name),
+                    format!("name is a file, and {dir:?} is also a directory"),
+                    entry_at(name.unwrap_or_default()),
                 );
             }
         }
@@ -1052,6 +1047,42 @@ impl ZipArchive<std::fs::File> {
             source,
         })?;
         Self::open_named(file, path, limits)
+    }
+}
+
+/// Directories seen so far (explicit entries and implied parents) as a tree
+/// of case-folded components, so that checking a name costs time linear in
+/// its length (keying whole prefixes would be quadratic in the depth).
+#[derive(Debug, Default)]
+struct DirTree {
+    /// (parent id, folded component) → (id, component as first spelled).
+    /// The root is id 0.
+    nodes: HashMap<(u32, String), (u32, String)>,
+}
+
+impl DirTree {
+    /// Walks, creating as needed, the directories `components` below the
+    /// root; returns the id of the last. `Err((component, spelled))` when a
+    /// component matches an existing one only when case is ignored.
+    fn walk(&mut self, components: &[&str]) -> std::result::Result<u32, (String, String)> {
+        let mut parent = 0u32;
+        for &component in components {
+            let next_id = u32::try_from(self.nodes.len() + 1).unwrap_or(u32::MAX);
+            let (id, spelled) = self
+                .nodes
+                .entry((parent, name::fold_case(component)))
+                .or_insert_with(|| (next_id, component.to_owned()));
+            if spelled != component {
+                return Err((component.to_owned(), spelled.clone()));
+            }
+            parent = *id;
+        }
+        Ok(parent)
+    }
+
+    /// The spelling of directory `folded` under `parent`, if there is one.
+    fn get(&self, parent: u32, folded: String) -> Option<&str> {
+        self.nodes.get(&(parent, folded)).map(|(_, s)| s.as_str())
     }
 }
 

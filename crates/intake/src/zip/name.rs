@@ -2,7 +2,7 @@
 //!
 //! A name is accepted only if it is a relative path of plain components that
 //! means the same thing to every unzip tool and every file system the data
-//! may touch. See `docs/zip.md` for the policy and its reasons.
+//! may touch. See `docs/intake-archives.md` for the policy and its reasons.
 
 use super::codes;
 use crate::finding::{Finding, Location};
@@ -152,7 +152,7 @@ pub(crate) fn check_name(
 /// Full Unicode case folding approximated with the standard library as
 /// upper-then-lower case, so that `ß`/`SS`/`ss`, `ﬁ`/`FI`, `ς`/`σ` and the
 /// Kelvin sign fold together as well as ASCII letters. Unicode normalisation
-/// (NFC vs NFD, as macOS applies) is not done; see `docs/zip.md`.
+/// (NFC vs NFD, as macOS applies) is not done; see `docs/intake-archives.md`.
 pub(crate) fn fold_case(name: &str) -> String {
     name.to_uppercase().to_lowercase()
 }
