@@ -322,16 +322,10 @@ impl std::error::Error for FindingError {}
 /// end of file is the input's fault ([`codes::TRUNCATED`]), anything else
 /// is a platform I/O error on `source`.
 pub fn error_from_io(e: io::Error, source: &Path) -> Error {
-    if e.get_ref().is_some_and(|inner| inner.is::<FindingError>()) {
-        if let Some(Ok(found)) = e.into_inner().map(|b| b.downcast::<FindingError>()) {
-            return Error::Rejected(found.0);
-        }
-        // Unreachable: checked with `is` above.
-        return Error::Io {
-            path: source.to_owned(),
-            source: io::Error::other("lost finding"),
-        };
-    }
+    let e = match e.downcast::<FindingError>() {
+        Ok(found) => return Error::Rejected(found.0),
+        Err(e) => e,
+    };
     if e.kind() == io::ErrorKind::UnexpectedEof {
         return Finding::new(
             codes::TRUNCATED,
