@@ -9,7 +9,10 @@
 
 pub mod error;
 pub mod finding;
+pub mod image;
 pub mod keras;
+pub mod tfrecord;
+pub mod zip;
 
 pub use error::{Error, Result};
 pub use finding::{Finding, Location};

@@ -21,6 +21,7 @@
 //! model and every code are in `docs/keras-scanner.md`.
 
 pub mod allowlist;
+mod archive;
 pub mod codes;
 pub mod config;
 pub mod hdf5;
@@ -31,6 +32,7 @@ pub mod verdict;
 pub mod weights;
 
 pub use allowlist::ALLOWLIST_VERSION;
+pub use archive::{scan_keras_file, zip_limits_for};
 pub use config::{ConfigScan, LayerSummary, ModelSummary, scan_config};
 pub use hdf5::{H5Dataset, H5Dtype, H5Group, H5Tree, parse_weights_structure};
 pub use metadata::{KerasMetadata, scan_metadata};
