@@ -18,6 +18,7 @@
 
 pub mod cjson;
 pub mod error;
+pub mod hash;
 pub mod keys;
 pub mod verified;
 
