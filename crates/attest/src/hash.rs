@@ -276,6 +276,9 @@ pub fn hash_relative<S: AsRef<str>>(
     options: &HashOptions,
 ) -> Result<Manifest> {
     options.validate()?;
+    // As for inputs: without the trailing `/`, lstat sees a linked root.
+    let root: PathBuf = root.components().collect();
+    let root = root.as_path();
     let root_meta = lstat(root)?;
     match kind_of(&root_meta) {
         Kind::Dir => {}
@@ -556,7 +559,7 @@ fn run_jobs(sources: &[Source], jobs: &[Job], options: &HashOptions) -> Result<V
                 .map(|h| {
                     h.join().unwrap_or_else(|_| {
                         Err(Error::Io {
-                            path: PathBuf::new(),
+                            path: PathBuf::from("(hashing worker)"),
                             source: std::io::Error::other("a hashing thread panicked"),
                         })
                     })
@@ -577,7 +580,7 @@ fn run_jobs(sources: &[Source], jobs: &[Job], options: &HashOptions) -> Result<V
         .into_iter()
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| Error::Io {
-            path: PathBuf::new(),
+            path: PathBuf::from("(hashing worker)"),
             source: std::io::Error::other("a hashing job produced no digest"),
         })
 }
@@ -1071,6 +1074,13 @@ mod tests {
             &HashOptions::files(),
         )
         .unwrap_err();
+        assert_eq!(err.code(), "hash.symlink", "{err}");
+
+        // A linked root is refused too, even written with a trailing `/`.
+        std::os::unix::fs::symlink(base.path().join("outside"), base.path().join("rootlink"))
+            .unwrap();
+        let linked_root = PathBuf::from(format!("{}/rootlink/", base.path().display()));
+        let err = hash_relative(&linked_root, &["secret"], &HashOptions::files()).unwrap_err();
         assert_eq!(err.code(), "hash.symlink", "{err}");
     }
 
