@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod hash;
 mod keys;
 mod quickstart;
 
@@ -22,6 +24,10 @@ enum Command {
     Quickstart(quickstart::Args),
     /// Create, rotate, revoke and show signing keys and the root-signed key set.
     Keys(keys::Args),
+    /// Print the SHA-256 manifest and root digest of files or directories.
+    Hash(hash::Args),
+    /// Measure performance against reference tools.
+    Bench(bench::Args),
 }
 
 /// Run the parsed command line.
@@ -29,5 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Quickstart(args) => quickstart::run(args),
         Command::Keys(args) => keys::run(args),
+        Command::Hash(args) => hash::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

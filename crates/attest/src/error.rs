@@ -42,6 +42,17 @@ pub enum Error {
         /// The offending path.
         path: PathBuf,
     },
+    /// A file changed between listing it and hashing it.
+    #[error("{path} changed while being hashed ({detail}); hash files nobody is writing")]
+    HashChanged {
+        /// The file.
+        path: PathBuf,
+        /// What changed.
+        detail: String,
+    },
+    /// A hashing option is out of range.
+    #[error("invalid hashing option: {0}")]
+    HashOption(String),
     /// Two inputs produced the same manifest path.
     #[error("two inputs map to the same manifest path {path:?}")]
     HashDuplicatePath {
@@ -188,6 +199,8 @@ impl Error {
             Error::HashSpecialFile { .. } => "hash.special_file",
             Error::HashPathEscape { .. } => "hash.path_escape",
             Error::HashDuplicatePath { .. } => "hash.duplicate_path",
+            Error::HashChanged { .. } => "hash.changed",
+            Error::HashOption(_) => "hash.invalid_option",
             Error::KeyInvalid(_) => "key.invalid",
             Error::KeyUnsupported(_) => "key.unsupported",
             Error::Malformed { .. } => "format.malformed",

@@ -19,6 +19,7 @@
 pub mod cjson;
 pub mod dsse;
 pub mod error;
+pub mod hash;
 pub mod intoto;
 pub mod keys;
 pub mod keyset;
