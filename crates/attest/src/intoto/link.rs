@@ -6,13 +6,12 @@
 //! we added or left out would make every signature look broken there.
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::{Component, Path};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::hash::{HashOptions, hash_relative};
 
 /// Artifacts by path: `{"path": {"sha256": "<hex>"}}`.
 pub type ArtifactMap = BTreeMap<String, BTreeMap<String, String>>;
@@ -158,50 +157,11 @@ pub(crate) fn is_hex(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Hash the regular files `paths` (relative to `base`, `/`-separated) into
-/// an artifact map keyed by those paths. Directories, symlinks, special
-/// files, absolute paths and `..` are refused: a link must name exactly the
-/// bytes it vouches for.
+/// Hash `paths` (relative to `base`, `/`-separated) into an artifact map
+/// keyed by those paths, with [`crate::hash::hash_relative`]: a directory
+/// contributes each file under it, and absolute paths, `..`, symlinks and
+/// special files are refused, so a link names exactly the bytes it vouches
+/// for.
 pub fn record_files<S: AsRef<str>>(base: &Path, paths: &[S]) -> Result<ArtifactMap> {
-    let mut map = ArtifactMap::new();
-    for rel in paths {
-        let rel = rel.as_ref();
-        let rel_path = Path::new(rel);
-        if rel.is_empty()
-            || !rel_path
-                .components()
-                .all(|c| matches!(c, Component::Normal(_)))
-        {
-            return Err(Error::HashPathEscape {
-                path: rel_path.to_owned(),
-            });
-        }
-        let path = base.join(rel_path);
-        let io = |source| Error::Io {
-            path: path.clone(),
-            source,
-        };
-        let meta = std::fs::symlink_metadata(&path).map_err(io)?;
-        if meta.file_type().is_symlink() {
-            return Err(Error::HashSymlink { path });
-        }
-        if !meta.is_file() {
-            return Err(Error::HashSpecialFile { path });
-        }
-        let mut file = std::fs::File::open(&path).map_err(io)?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = file.read(&mut buf).map_err(io)?;
-            let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
-                break;
-            };
-            hasher.update(chunk);
-        }
-        map.insert(
-            rel.to_owned(),
-            BTreeMap::from([("sha256".to_owned(), hex::encode(hasher.finalize()))]),
-        );
-    }
-    Ok(map)
+    Ok(hash_relative(base, paths, &HashOptions::files())?.artifacts())
 }
