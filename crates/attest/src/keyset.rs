@@ -461,12 +461,6 @@ impl Verified<KeySet> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
     use crate::keys::{Algorithm, PrivateKey};

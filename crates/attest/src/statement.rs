@@ -547,12 +547,6 @@ mod base64_bytes {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 pub(crate) mod tests {
     use super::*;
     use crate::keys::{Algorithm, PrivateKey};

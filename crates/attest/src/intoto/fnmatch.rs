@@ -266,12 +266,6 @@ fn bracket(body: &[char], pattern: &str) -> Result<CharMatcher> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

@@ -369,12 +369,6 @@ fn to_serde(value: &cjson::Value) -> Result<serde_json::Value> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use std::collections::BTreeSet;
     use std::sync::OnceLock;

@@ -47,12 +47,6 @@ pub fn link_file_name(step: &str, keyid: &str) -> String {
 pub const ROOT_LAYOUT_FILE: &str = "root.layout";
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 pub(crate) mod test_support {
     //! Small in-memory supply chains for the unit and property tests.
 

@@ -374,12 +374,6 @@ fn below(count: usize, threshold: i64) -> bool {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use chrono::Duration;
 

@@ -193,7 +193,6 @@ pub(crate) fn parse_labels(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
     fn parse(text: &str) -> Result<Vec<LabelRow>> {

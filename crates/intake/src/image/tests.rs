@@ -1,11 +1,5 @@
 //! Image datasets: benign layouts pass; every attack class is refused.
 
-#![allow(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
 
 use std::io::Cursor as IoCursor;
 

@@ -234,7 +234,6 @@ pub(crate) fn push_pointer(base: &str, token: &str) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 mod tests {
     use super::*;
 

@@ -143,7 +143,6 @@ pub fn scan_metadata(metadata_json: &[u8], limits: &KerasLimits) -> crate::Resul
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 mod tests {
     use super::*;
 

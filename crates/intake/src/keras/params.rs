@@ -240,7 +240,6 @@ pub(crate) fn output_units(class_name: &str, cfg: &Json) -> Option<u64> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 mod tests {
     use super::*;
     use crate::keras::json::parse;

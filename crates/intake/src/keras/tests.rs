@@ -2,13 +2,6 @@
 //! see `tests/fixtures/keras/make_fixtures.py`) and over hostile inputs
 //! built in the tests from raw bytes and JSON, one per attack technique.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "tests"
-)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -282,7 +282,6 @@ pub(crate) fn for_each_value<'a>(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

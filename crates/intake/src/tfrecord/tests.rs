@@ -1,12 +1,6 @@
 //! TFRecord: a benign file passes; every framing and content attack is
 //! refused. Records come from the test writer below, built field by field.
 
-#![allow(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
 
 use proptest::prelude::*;
 

@@ -1,11 +1,5 @@
 //! Every attack class on the ZIP reader, each built from raw bytes.
 
-#![allow(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
 
 use std::io::{Cursor as IoCursor, Read};
 

@@ -5,12 +5,6 @@
 //! either header can be overridden so the hostile archives in the tests are
 //! built from raw bytes, field by field.
 
-#![allow(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
 
 /// Overrides for one member's local header.
 #[derive(Debug, Clone, Default)]
