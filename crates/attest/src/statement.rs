@@ -386,8 +386,12 @@ pub fn verify_statement(
     statement_from_payload(dsse::verify(envelope_json, trusted, threshold, limits)?)
 }
 
-/// Parse the verified payload of an envelope as a Statement v1.
-pub(crate) fn statement_from_payload(payload: Verified<Payload>) -> Result<Verified<Statement>> {
+/// Parse the verified payload of an envelope as a Statement v1: the
+/// payload type must be [`PAYLOAD_TYPE_INTOTO`], the bytes JSON without a
+/// duplicate key, and the Statement must pass [`Statement::check`]. For
+/// callers that verify the envelope themselves (with [`dsse::verify`] or a
+/// key set's `verify_payload_at`) and need the exact payload bytes too.
+pub fn statement_from_payload(payload: Verified<Payload>) -> Result<Verified<Statement>> {
     payload.require_type(PAYLOAD_TYPE_INTOTO)?;
     let statement: Statement = parse_strict(payload.bytes(), "in-toto statement")?;
     statement.check()?;
