@@ -1,0 +1,921 @@
+//! The AIBoM end to end: fixtures of a tabular and an image job, built,
+//! schema-validated and compared to committed snapshots; every field of the
+//! request found in the BOM; signing and verification; rendering.
+//!
+//! Snapshots: `tests/fixtures/<job>.cdx.json`. After a deliberate change to
+//! the BOM, regenerate them with
+//! `VERITRAIN_UPDATE_SNAPSHOTS=1 cargo test -p veritrain-bom --test bom`
+//! and review the diff.
+
+// clippy.toml allows these in `#[test]` functions only; the helpers below are
+// test code too, and a panic in them is a test failure.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use veritrain_attest::dsse::Limits;
+use veritrain_attest::keys::{Algorithm, PrivateKey};
+use veritrain_attest::keyset::{KeySet, verify_keyset};
+use veritrain_bom::input::{
+    BaseModelRequest, BomInput, Contact, DatasetRequest, Fairness, Misuse, ModelRequest, ModelScan,
+    Organization, Party,
+};
+use veritrain_bom::{
+    build_bom, props, render_html, render_text, sign_bom, to_json, validate_bom,
+    verify_bom_envelope, verify_bom_with_keyset,
+};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn input(job: &str) -> BomInput {
+    let path = fixtures().join(format!("{job}.input.json"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Build, serialize and schema-validate a BOM.
+fn bom_json(input: &BomInput) -> (Vec<u8>, Value) {
+    let bom = build_bom(input).unwrap();
+    let bytes = to_json(&bom).unwrap();
+    let value: Value = serde_json::from_slice(&bytes).unwrap();
+    validate_bom(&value).unwrap();
+    (bytes, value)
+}
+
+fn check_snapshot(job: &str, bytes: &[u8]) {
+    let path = fixtures().join(format!("{job}.cdx.json"));
+    if std::env::var("VERITRAIN_UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, bytes).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with VERITRAIN_UPDATE_SNAPSHOTS=1 to create it",
+            path.display()
+        )
+    });
+    let actual = std::str::from_utf8(bytes).unwrap();
+    if actual != expected {
+        let line = actual
+            .lines()
+            .zip(expected.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| actual.lines().count().min(expected.lines().count()));
+        panic!(
+            "{} differs from the built BOM at line {}:\n  built:    {:?}\n  snapshot: {:?}\n\
+             if the change is intended, run with VERITRAIN_UPDATE_SNAPSHOTS=1 and review the diff",
+            path.display(),
+            line + 1,
+            actual.lines().nth(line),
+            expected.lines().nth(line)
+        );
+    }
+}
+
+#[test]
+fn tabular_job_matches_snapshot() {
+    let (bytes, _) = bom_json(&input("tabular"));
+    check_snapshot("tabular", &bytes);
+}
+
+#[test]
+fn image_job_matches_snapshot() {
+    let (bytes, _) = bom_json(&input("image"));
+    check_snapshot("image", &bytes);
+}
+
+#[test]
+fn committed_snapshots_validate_against_the_schema() {
+    for job in ["tabular", "image"] {
+        let bytes = std::fs::read(fixtures().join(format!("{job}.cdx.json"))).unwrap();
+        let bom = veritrain_bom::read_bom(&bytes).unwrap();
+        assert_eq!(bom.spec_version, "1.6");
+    }
+}
+
+#[test]
+fn output_is_deterministic() {
+    let i = input("image");
+    assert_eq!(bom_json(&i).0, bom_json(&i).0);
+}
+
+#[test]
+fn fixture_scans_are_the_scanners_verdicts() {
+    // The fixtures' base models are intake's own .keras fixtures; their
+    // scan facts and digests must be what the scanner and a hash say today.
+    use sha2::{Digest, Sha256};
+    use veritrain_intake::keras::{KerasLimits, scan_keras_file};
+    let keras = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intake/tests/fixtures/keras");
+    for (job, file) in [
+        ("tabular", "ok_mlp_sequential.keras"),
+        ("image", "ok_cnn_functional.keras"),
+    ] {
+        let i = input(job);
+        let path = keras.join(file);
+        let verdict = scan_keras_file(&path, &KerasLimits::default());
+        assert!(verdict.accepted, "{file}: {:?}", verdict.findings);
+        assert_eq!(
+            i.base_model.scan,
+            ModelScan::from_verdict(&verdict),
+            "{job}"
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            i.base_model.file.sha256,
+            hex::encode(Sha256::digest(&bytes))
+        );
+        assert_eq!(i.base_model.file.size_bytes, Some(bytes.len() as u64));
+    }
+}
+
+/// Every string in a JSON document (values and property values).
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(m) => m.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+/// Every leaf of the request's JSON, as text.
+fn leaves(v: &Value, path: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .for_each(|(k, x)| leaves(x, &format!("{path}.{k}"), out)),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| leaves(x, &format!("{path}[{i}]"), out)),
+        Value::String(s) => out.push((path.to_owned(), s.clone())),
+        other => out.push((path.to_owned(), other.to_string())),
+    }
+}
+
+#[test]
+fn every_field_of_the_request_appears_in_the_bom() {
+    // Struct literals without `..`: a field added to the request types fails
+    // to compile here until this test sets it.
+    let c = |tag: &str| Contact {
+        name: format!("{tag}-name"),
+        email: Some(format!("{tag}@people.example.org")),
+    };
+    let request = ModelRequest {
+        name: "req-name".into(),
+        version: "req-version".into(),
+        description: Some("req-description".into()),
+        authors: vec![c("req-author")],
+        license: Some("BSD-3-Clause".into()),
+        task: Some("req-task".into()),
+        approach: Some(veritrain_bom::cdx::Approach::SemiSupervised),
+        architecture_family: Some("req-architecture-family".into()),
+        tags: vec!["req-tag".into()],
+        base_model: Some(BaseModelRequest {
+            name: Some("req-base-name".into()),
+            version: Some("req-base-version".into()),
+            source: Some("req-base-source".into()),
+        }),
+        intended_users: vec!["req-user".into()],
+        use_cases: vec!["req-use-case".into()],
+        out_of_scope: vec!["req-out-of-scope".into()],
+        misuse: vec![Misuse {
+            description: "req-misuse".into(),
+            mitigation: Some("req-misuse-mitigation".into()),
+        }],
+        performance_tradeoffs: vec!["req-tradeoff".into()],
+        fairness: vec![Fairness {
+            group_at_risk: "req-group".into(),
+            benefits: Some("req-benefits".into()),
+            harms: Some("req-harms".into()),
+            mitigation: Some("req-fairness-mitigation".into()),
+        }],
+    };
+    let org = |tag: &str| Organization {
+        name: format!("{tag}-org"),
+        url: vec![format!("https://{tag}.example.org")],
+        contact: vec![c(&format!("{tag}-org-contact"))],
+    };
+    let dataset_request = DatasetRequest {
+        description: Some("ds-description".into()),
+        source: Some("ds-source".into()),
+        license: Some("CC0-1.0".into()),
+        classification: Some("ds-classification".into()),
+        sensitive_data: vec!["ds-sensitive".into()],
+        owners: vec![
+            Party::Organization(org("ds-owner")),
+            Party::Contact(c("ds-owner-person")),
+        ],
+        custodians: vec![Party::Contact(c("ds-custodian"))],
+        stewards: vec![Party::Organization(org("ds-steward"))],
+    };
+    let mut i = input("tabular");
+    i.request = request.clone();
+    i.datasets[0].request = dataset_request.clone();
+    i.training.fit_params = BTreeMap::from([
+        ("epochs".into(), json!(3)),
+        ("initial_epoch".into(), json!(0)),
+        ("validation_split".into(), json!(0.0)),
+        ("shuffle".into(), json!(false)),
+        ("steps_per_epoch".into(), Value::Null),
+        ("class_weight".into(), json!({"0": 1.0, "1": 2.5})),
+        ("note".into(), json!("fit-note")),
+    ]);
+    let (_, bom) = bom_json(&i);
+    let mut found = Vec::new();
+    strings(&bom, &mut found);
+
+    let mut wanted = Vec::new();
+    leaves(
+        &serde_json::to_value(&request).unwrap(),
+        "request",
+        &mut wanted,
+    );
+    leaves(
+        &serde_json::to_value(&dataset_request).unwrap(),
+        "datasets[0].request",
+        &mut wanted,
+    );
+    assert!(wanted.len() > 30, "{wanted:?}");
+    // Verbatim: each value is a whole string of the BOM (a substring match
+    // could be satisfied by another field that embeds it).
+    for (path, value) in &wanted {
+        assert!(
+            found.iter().any(|s| s == value),
+            "{path} = {value:?} is not in the BOM"
+        );
+    }
+
+    // Fit parameters: each one as a property and a typed parameter, zero as
+    // zero, `null` as `null`, never "Unknown".
+    let train = &bom["formulation"][0]["workflows"][0]["tasks"][1];
+    assert_eq!(train["uid"], "train");
+    let fit: BTreeMap<String, String> = train["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expect = [
+        ("veritrain:fit:epochs", "3"),
+        ("veritrain:fit:initial_epoch", "0"),
+        ("veritrain:fit:validation_split", "0.0"),
+        ("veritrain:fit:shuffle", "false"),
+        ("veritrain:fit:steps_per_epoch", "null"),
+        ("veritrain:fit:class_weight", r#"{"0":1.0,"1":2.5}"#),
+        ("veritrain:fit:note", "fit-note"),
+    ];
+    for (k, v) in expect {
+        assert_eq!(fit.get(k).map(String::as_str), Some(v), "{k}");
+    }
+    let params = train["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|i| i.get("parameters"))
+        .unwrap();
+    let typed: BTreeMap<&str, (&str, &str)> = params
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap(),
+                (
+                    p["value"].as_str().unwrap(),
+                    p["dataType"].as_str().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(typed["initial_epoch"], ("0", "integer"));
+    assert_eq!(typed["validation_split"], ("0.0", "number"));
+    assert_eq!(typed["steps_per_epoch"], ("null", "null"));
+    assert_eq!(typed["shuffle"], ("false", "boolean"));
+    assert!(!found.iter().any(|s| s == "Unknown"));
+}
+
+#[test]
+fn model_and_inputs_are_identified_by_digest() {
+    let i = input("tabular");
+    let (_, bom) = bom_json(&i);
+    let model = &bom["metadata"]["component"];
+    assert_eq!(model["type"], "machine-learning-model");
+    assert_eq!(model["hashes"][0]["content"], i.trained_model.file.sha256);
+    let members: BTreeMap<&str, &str> = model["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap(),
+                c["hashes"][0]["content"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    for m in &i.trained_model.members {
+        assert_eq!(members[m.name.as_str()], m.sha256);
+    }
+    assert_eq!(
+        model["pedigree"]["ancestors"][0]["hashes"][0]["content"],
+        i.base_model.file.sha256
+    );
+    assert_eq!(model["modelCard"]["bom-ref"], "trained-model/model-card");
+    assert_eq!(
+        model["modelCard"]["modelParameters"]["datasets"][0],
+        json!({"ref": "dataset/grain-samples"})
+    );
+    // `data` is an array, as the 1.6 schema wants.
+    let dataset = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["bom-ref"] == "dataset/grain-samples")
+        .unwrap();
+    assert!(dataset["data"].is_array());
+    assert_eq!(dataset["data"][0]["type"], "dataset");
+    // Everything the model depends on, by reference.
+    let deps = &bom["dependencies"][0];
+    assert_eq!(deps["ref"], "trained-model");
+    assert_eq!(
+        deps["dependsOn"],
+        json!([
+            "base-model",
+            "dataset/grain-samples",
+            "dataset-definition",
+            "runtime",
+            "platform/trainer"
+        ])
+    );
+    // Every referenced bom-ref exists, and every bom-ref is unique.
+    let mut defined = Vec::new();
+    collect_bom_refs(&bom, &mut defined);
+    let unique: std::collections::BTreeSet<_> = defined.iter().collect();
+    assert_eq!(
+        unique.len(),
+        defined.len(),
+        "duplicate bom-ref in {defined:?}"
+    );
+    for d in bom["dependencies"].as_array().unwrap() {
+        for r in std::iter::once(&d["ref"]).chain(d["dependsOn"].as_array().unwrap()) {
+            assert!(defined.iter().any(|x| x == r.as_str().unwrap()), "{r}");
+        }
+    }
+    // Attestations and manifests are referenced with their digests.
+    for a in &i.attestations {
+        assert!(
+            bom["externalReferences"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| {
+                    r["url"] == a.file.name.as_str()
+                        && r["type"] == "attestation"
+                        && r["hashes"][0]["content"] == a.file.sha256.as_str()
+                })
+        );
+    }
+    assert!(
+        bom["externalReferences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| {
+                r["type"] == "evidence"
+                    && r["hashes"][0]["content"] == i.datasets[0].manifest.file.sha256.as_str()
+            })
+    );
+}
+
+fn collect_bom_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("bom-ref") {
+                out.push(r.clone());
+            }
+            m.values().for_each(|x| collect_bom_refs(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_bom_refs(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn metrics_are_numbers_with_slices() {
+    let i = input("image");
+    let (_, bom) = bom_json(&i);
+    let card = &bom["metadata"]["component"]["modelCard"];
+    let metrics = card["quantitativeAnalysis"]["performanceMetrics"]
+        .as_array()
+        .unwrap();
+    let get = |ty: &str, slice: &str| -> f64 {
+        metrics
+            .iter()
+            .find(|m| m["type"] == ty && m["slice"] == slice)
+            .unwrap_or_else(|| panic!("no {ty} [{slice}] in {metrics:?}"))["value"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let last = i.training.history.last().unwrap();
+    assert_eq!(get("loss", "train"), last.logs["loss"]);
+    // validation_freq = 2 over 10 epochs: the last validation is epoch 10.
+    assert_eq!(get("accuracy", "validation"), last.logs["val_accuracy"]);
+    // The best validation accuracy, found independently.
+    let (best_epoch, best) = i
+        .training
+        .history
+        .iter()
+        .filter_map(|e| e.logs.get("val_accuracy").map(|v| (e.epoch, *v)))
+        .fold((0, f64::MIN), |b, x| if x.1 > b.1 { x } else { b });
+    assert_eq!(
+        get(&format!("best accuracy (epoch {best_epoch})"), "validation"),
+        best
+    );
+    // Per-epoch history: one number per property.
+    let epoch_props: Vec<&Value> = card["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"].as_str().unwrap().starts_with("veritrain:epoch:"))
+        .collect();
+    let logged: usize = i.training.history.iter().map(|e| e.logs.len()).sum();
+    assert_eq!(epoch_props.len(), logged);
+    for p in epoch_props {
+        let v = p["value"].as_str().unwrap();
+        assert!(v.parse::<f64>().is_ok(), "{v}");
+    }
+    // The chart is an SVG, base64, with one panel per metric.
+    let graphic = &card["quantitativeAnalysis"]["graphics"]["collection"][0]["image"];
+    assert_eq!(graphic["contentType"], "image/svg+xml");
+    assert_eq!(graphic["encoding"], "base64");
+    let svg = base64::engine::general_purpose::STANDARD
+        .decode(graphic["content"].as_str().unwrap())
+        .unwrap();
+    let svg = String::from_utf8(svg).unwrap();
+    assert!(svg.starts_with("<svg"));
+    assert_eq!(
+        svg.matches("class=\"panel\"").count(),
+        i.training.metrics.len()
+    );
+    // Measured time and energy.
+    let env = &card["considerations"]["environmentalConsiderations"];
+    assert_eq!(
+        env["energyConsumptions"][0]["activityEnergyCost"]["value"],
+        0.0042
+    );
+    assert!(
+        env["properties"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "veritrain:training:gpu_seconds", "value": "29.75"}))
+    );
+}
+
+#[test]
+fn a_nan_loss_is_recorded_and_skipped_for_best() {
+    let mut i = input("tabular");
+    i.training.history[3].logs.insert("loss".into(), f64::NAN);
+    let last = i.training.history.len() - 1;
+    i.training.history[last]
+        .logs
+        .insert("val_loss".into(), f64::INFINITY);
+    let (_, bom) = bom_json(&i);
+    let card = &bom["metadata"]["component"]["modelCard"];
+    assert!(
+        card["properties"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "veritrain:epoch:4:loss", "value": "NaN"}))
+    );
+    let metrics = card["quantitativeAnalysis"]["performanceMetrics"]
+        .as_array()
+        .unwrap();
+    assert!(metrics.contains(&json!({"type": "loss", "value": "Infinity", "slice": "validation"})));
+    let best = metrics
+        .iter()
+        .find(|m| {
+            m["type"].as_str().unwrap().starts_with("best loss") && m["slice"] == "validation"
+        })
+        .unwrap();
+    assert_ne!(best["value"], "Infinity");
+}
+
+#[test]
+fn bad_input_is_refused_with_a_field() {
+    type Edit = fn(&mut BomInput);
+    let cases: &[(&str, Edit)] = &[
+        ("trained_model.file.sha256", |i| {
+            i.trained_model.file.sha256 = "ABC".into()
+        }),
+        ("trained_model.members", |i| {
+            i.trained_model
+                .members
+                .retain(|m| m.name != "model.weights.h5")
+        }),
+        ("datasets[1].name", |i| {
+            let d = i.datasets[0].clone();
+            i.datasets.push(d)
+        }),
+        ("datasets", |i| i.datasets.clear()),
+        ("environment.packages[1].purl", |i| {
+            i.environment.packages[1].purl = i.environment.packages[0].purl.clone()
+        }),
+        ("tasks.train", |i| {
+            std::mem::swap(&mut i.tasks.train.start, &mut i.tasks.train.end)
+        }),
+        ("training.history[1].epoch", |i| {
+            i.training.history[1].epoch = 1
+        }),
+        ("training.usage.cpu_seconds", |i| {
+            i.training.usage.cpu_seconds = f64::NAN
+        }),
+        ("request.name", |i| i.request.name = " ".into()),
+    ];
+    for (field, edit) in cases {
+        let mut i = input("tabular");
+        edit(&mut i);
+        let err = build_bom(&i).unwrap_err();
+        assert_eq!(err.code(), "bom.invalid_input", "{field}: {err}");
+        match err {
+            veritrain_bom::Error::Input { field: f, .. } => assert_eq!(&f, field),
+            other => panic!("{other}"),
+        }
+    }
+    // A value the schema refuses (an e-mail address that is not one) is an
+    // error that names the JSON pointer, not a BOM.
+    let mut i = input("tabular");
+    i.request.authors[0].email = Some("not an address".into());
+    let err = build_bom(&i).unwrap_err();
+    assert_eq!(err.code(), "bom.schema");
+    assert!(
+        err.to_string()
+            .contains("/metadata/component/authors/0/email"),
+        "{err}"
+    );
+}
+
+fn time(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+#[test]
+fn signed_bom_verifies_and_returns_the_signed_predicate() {
+    for alg in [Algorithm::EcdsaP256, Algorithm::Ed25519] {
+        let key = PrivateKey::generate(alg).unwrap();
+        let i = input("tabular");
+        let (bytes, value) = bom_json(&i);
+        let sha = &i.trained_model.file.sha256;
+        let env = sign_bom(&bytes, sha, "model.keras", &key).unwrap();
+        let env_json = env.to_json_pretty().unwrap();
+        let limits = Limits::default();
+
+        let v = verify_bom_envelope(&env_json, &[key.public_key().clone()], 1, &limits).unwrap();
+        assert_eq!(v.signers(), [key.public_key().keyid().to_owned()]);
+        assert_eq!(v.model_sha256(), Some(sha.as_str()));
+        assert_eq!(v.subject()[0].digest["sha256"], *sha);
+        // The predicate as signed: the BOM's JSON value, in the payload's bytes.
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(&env.payload)
+            .unwrap();
+        let payload = String::from_utf8(payload).unwrap();
+        assert!(payload.contains(v.bom_json()));
+        assert_eq!(serde_json::from_str::<Value>(v.bom_json()).unwrap(), value);
+        assert_eq!(v.bom(), &build_bom(&i).unwrap());
+        // The delivered file holds the signed BOM; an edited one does not.
+        v.check_file(&bytes).unwrap();
+        let edited = String::from_utf8(bytes.clone())
+            .unwrap()
+            .replace("grain-variety-classifier", "grain-variety-classifieR");
+        let err = v.check_file(edited.as_bytes()).unwrap_err();
+        assert_eq!(err.code(), "bom.file_mismatch");
+        assert!(
+            err.to_string().contains("/metadata/component/name"),
+            "{err}"
+        );
+
+        // Another key's signature does not count.
+        let other = PrivateKey::generate(alg).unwrap();
+        let err =
+            verify_bom_envelope(&env_json, &[other.public_key().clone()], 1, &limits).unwrap_err();
+        assert_eq!(err.code(), "signature.threshold");
+    }
+}
+
+#[test]
+fn tampered_envelopes_fail() {
+    let key = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+    let i = input("image");
+    let (bytes, _) = bom_json(&i);
+    let env = sign_bom(&bytes, &i.trained_model.file.sha256, "model.keras", &key).unwrap();
+    let trusted = [key.public_key().clone()];
+    let limits = Limits::default();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut payload = b64.decode(&env.payload).unwrap();
+    let at = String::from_utf8_lossy(&payload)
+        .find("flower-thumbnails")
+        .unwrap();
+    payload[at] = b'F';
+    let mut bad = env.clone();
+    bad.payload = b64.encode(&payload);
+    let err = verify_bom_envelope(&bad.to_json().unwrap(), &trusted, 1, &limits).unwrap_err();
+    assert_eq!(err.code(), "signature.threshold");
+}
+
+#[test]
+fn signing_refuses_a_bom_that_is_not_about_the_model() {
+    let key = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+    let i = input("tabular");
+    let (bytes, _) = bom_json(&i);
+    let err = sign_bom(&bytes, &i.base_model.file.sha256, "model.keras", &key).unwrap_err();
+    assert_eq!(err.code(), "bom.subject_mismatch");
+    let err = sign_bom(&bytes, "xyz", "model.keras", &key).unwrap_err();
+    assert_eq!(err.code(), "bom.invalid_input");
+    let err = sign_bom(
+        br#"{"bomFormat":"CycloneDX"}"#,
+        &i.trained_model.file.sha256,
+        "m",
+        &key,
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "bom.schema");
+    let err = sign_bom(b"not json", &i.trained_model.file.sha256, "m", &key).unwrap_err();
+    assert_eq!(err.code(), "bom.malformed");
+}
+
+#[test]
+fn verification_refuses_other_statements() {
+    use veritrain_attest::statement::{ResourceDescriptor, Statement, sign_statement};
+    let key = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
+    let trusted = [key.public_key().clone()];
+    let limits = Limits::default();
+    let i = input("tabular");
+    let (_, value) = bom_json(&i);
+    let sha = i.trained_model.file.sha256.clone();
+    let sign = |s: Statement| sign_statement(&s, &[&key]).unwrap().to_json().unwrap();
+
+    // A BOM signed under another predicate type.
+    let other_type = sign(Statement::new(
+        vec![ResourceDescriptor::subject("m", &sha)],
+        "https://example.com/not-a-bom",
+        value.clone(),
+    ));
+    let err = verify_bom_envelope(&other_type, &trusted, 1, &limits).unwrap_err();
+    assert_eq!(err.code(), "statement.predicate_type");
+
+    // A statement about another artifact.
+    let other_subject = sign(Statement::new(
+        vec![ResourceDescriptor::subject(
+            "m",
+            i.base_model.file.sha256.clone(),
+        )],
+        veritrain_bom::PREDICATE_TYPE,
+        value.clone(),
+    ));
+    let err = verify_bom_envelope(&other_subject, &trusted, 1, &limits).unwrap_err();
+    assert_eq!(err.code(), "bom.subject_mismatch");
+
+    // A signed predicate that is not a valid CycloneDX 1.6 BOM.
+    let mut broken = value.clone();
+    broken["metadata"]["component"]["modelCard"]["bomRef"] = json!("x");
+    let not_valid = sign(Statement::new(
+        vec![ResourceDescriptor::subject("m", &sha)],
+        veritrain_bom::PREDICATE_TYPE,
+        broken,
+    ));
+    let err = verify_bom_envelope(&not_valid, &trusted, 1, &limits).unwrap_err();
+    assert_eq!(err.code(), "bom.schema");
+    assert!(
+        err.to_string().contains("/metadata/component/modelCard"),
+        "{err}"
+    );
+}
+
+#[test]
+fn key_set_verification_checks_the_key_at_the_bom_timestamp() {
+    let root = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+    let signing = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
+    let limits = Limits::default();
+    let i = input("tabular"); // made 2026-05-04T10:15:40Z
+    let (bytes, _) = bom_json(&i);
+    let env = sign_bom(
+        &bytes,
+        &i.trained_model.file.sha256,
+        "model.keras",
+        &signing,
+    )
+    .unwrap()
+    .to_json()
+    .unwrap();
+
+    let set = KeySet::new(signing.public_key(), time("2026-01-01T00:00:00Z")).unwrap();
+    let signed_set = set.sign(&root).unwrap().to_json().unwrap();
+    let ks = verify_keyset(&signed_set, root.public_key(), &limits).unwrap();
+    let v = verify_bom_with_keyset(&env, &ks, &limits).unwrap();
+    assert_eq!(v.signers(), [signing.public_key().keyid().to_owned()]);
+
+    // Revoked before the BOM was made: refused.
+    let revoked = set
+        .revoke(
+            signing.public_key().keyid(),
+            time("2026-05-01T00:00:00Z"),
+            Some("lost".into()),
+            time("2026-05-02T00:00:00Z"),
+        )
+        .unwrap()
+        .sign(&root)
+        .unwrap()
+        .to_json()
+        .unwrap();
+    let ks = verify_keyset(&revoked, root.public_key(), &limits).unwrap();
+    let err = verify_bom_with_keyset(&env, &ks, &limits).unwrap_err();
+    assert_eq!(err.code(), "keyset.key_not_valid");
+
+    // A key that only becomes valid after the BOM's timestamp: refused.
+    let late = KeySet::new(signing.public_key(), time("2026-06-01T00:00:00Z"))
+        .unwrap()
+        .sign(&root)
+        .unwrap()
+        .to_json()
+        .unwrap();
+    let ks = verify_keyset(&late, root.public_key(), &limits).unwrap();
+    let err = verify_bom_with_keyset(&env, &ks, &limits).unwrap_err();
+    assert_eq!(err.code(), "keyset.key_not_valid");
+}
+
+#[test]
+fn text_card_shows_identity_metrics_datasets_environment_and_trust() {
+    let i = input("tabular");
+    let bom = build_bom(&i).unwrap();
+    let text = render_text(&bom);
+    for needle in [
+        "AIBoM: grain-variety-classifier 1.2.0",
+        "== Model",
+        "Dr. Ada Example <ada@lab.example.org>",
+        "Apache-2.0",
+        &i.trained_model.file.sha256,
+        "== Metrics",
+        "best accuracy (epoch",
+        "== Training run",
+        "validation_split",
+        "== Dataset grain-samples",
+        "kama, rosa, canadian",
+        "Example Agricultural Lab",
+        "== Base model",
+        "keras-3.15.1/2",
+        "== Environment",
+        "AMD EPYC 7B13, 2.0 cores allowed of 16 on the host",
+        "4.0 GiB (4294967296 bytes)",
+        "sandbox network",
+        "== Trust facts",
+        "attestations/train.3f9a1c2e.link",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+}
+
+#[test]
+fn text_card_neutralises_terminal_escapes() {
+    let mut i = input("tabular");
+    i.request.description = Some("line one\x1b[2J\x1b]0;pwned\x07 end\r \u{202e}txt.exe".into());
+    let text = render_text(&build_bom(&i).unwrap());
+    assert!(!text.contains('\x1b') && !text.contains('\x07') && !text.contains('\r'));
+    assert!(!text.contains('\u{202e}'));
+    assert!(text.contains("line one\u{fffd}[2J"));
+}
+
+#[test]
+fn html_report_is_self_contained_and_escapes_user_text() {
+    let mut i = input("image");
+    i.request.description = Some("<script>alert('x')</script> & <b>bold</b>".into());
+    i.request.use_cases = vec!["\"><img src=x onerror=alert(1)>".into()];
+    let html = render_html(&build_bom(&i).unwrap());
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(!html.contains("<script"), "{html}");
+    assert!(
+        html.contains(
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;"
+        )
+    );
+    assert!(!html.contains("<img src=x"));
+    // The chart is embedded; nothing is loaded from anywhere.
+    assert!(html.contains("<img alt=\"training-curves\" src=\"data:image/svg+xml;base64,"));
+    assert!(html.contains("default-src 'none'"));
+    for external in ["http://", "https://"] {
+        for attr in ["src=\"", "href=\""] {
+            assert!(
+                !html.contains(&format!("{attr}{external}")),
+                "{attr}{external}"
+            );
+        }
+    }
+}
+
+#[test]
+fn html_report_does_not_show_a_non_image_graphic() {
+    let i = input("image");
+    let mut bom = build_bom(&i).unwrap();
+    let card = bom
+        .metadata
+        .as_mut()
+        .unwrap()
+        .component
+        .as_mut()
+        .unwrap()
+        .model_card
+        .as_mut()
+        .unwrap();
+    let g = &mut card
+        .quantitative_analysis
+        .as_mut()
+        .unwrap()
+        .graphics
+        .as_mut()
+        .unwrap()
+        .collection[0];
+    g.image.as_mut().unwrap().content_type = Some("text/html".into());
+    let html = render_html(&bom);
+    assert!(!html.contains("data:text/html"));
+    assert!(html.contains("not shown"));
+}
+
+#[test]
+fn every_property_name_is_documented() {
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/aibom.md"))
+            .unwrap();
+    for name in props::FIXED.iter().chain(props::PREFIXES) {
+        assert!(
+            docs.contains(&format!("`{name}")),
+            "{name} is not in docs/aibom.md"
+        );
+    }
+    for job in ["tabular", "image"] {
+        let (_, bom) = bom_json(&input(job));
+        for name in veritrain_bom::build::property_names(&bom).keys() {
+            assert!(
+                props::FIXED.contains(&name.as_str())
+                    || props::PREFIXES.iter().any(|p| name.starts_with(p)),
+                "{name} is neither a documented name nor under a documented prefix"
+            );
+        }
+    }
+}
+
+#[test]
+fn bom_round_trips_through_its_types() {
+    for job in ["tabular", "image"] {
+        let bom = build_bom(&input(job)).unwrap();
+        let bytes = to_json(&bom).unwrap();
+        let back = veritrain_bom::read_bom(&bytes).unwrap();
+        assert_eq!(back, bom);
+        assert_eq!(to_json(&back).unwrap(), bytes);
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn snapshot() -> &'static [u8] {
+        static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+        BYTES.get_or_init(|| std::fs::read(fixtures().join("image.cdx.json")).unwrap())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// A BOM file damaged anywhere is read or refused with a code, never
+        /// a panic; whatever is read renders.
+        #[test]
+        fn damaged_bom_files_never_panic(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        ) {
+            let mut bytes = snapshot().to_vec();
+            for (at, byte) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            match veritrain_bom::read_bom(&bytes) {
+                Ok(bom) => {
+                    let _ = render_text(&bom);
+                    let _ = render_html(&bom);
+                }
+                Err(e) => prop_assert!(e.code().starts_with("bom."), "{}", e.code()),
+            }
+        }
+    }
+}
