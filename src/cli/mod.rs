@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bom;
 mod hash;
 mod keys;
 mod quickstart;
@@ -28,6 +29,8 @@ enum Command {
     Hash(hash::Args),
     /// Measure performance against reference tools.
     Bench(bench::Args),
+    /// Show an AIBoM (CycloneDX 1.6 ML-BOM) as a model card, JSON or HTML.
+    Bom(bom::Args),
 }
 
 /// Run the parsed command line.
@@ -37,5 +40,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(args) => keys::run(args),
         Command::Hash(args) => hash::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Bom(args) => bom::run(args),
     }
 }
