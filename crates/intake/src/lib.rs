@@ -7,6 +7,8 @@
 //! code and its location. The AIBoM records those verdicts as facts the
 //! platform observed.
 
+pub mod csv;
+pub mod definition;
 pub mod error;
 pub mod finding;
 
