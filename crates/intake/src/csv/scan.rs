@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn quoted_fields() {
         let (r, f) = scan(b"\"x,\"\"y\"\"\nz\",w\n", false);
-        assert_eq!(r, Ok(Scan::Complete { end: 14, next: 15 }));
+        assert_eq!(r, Ok(Scan::Complete { end: 13, next: 14 }));
         assert_eq!(f[0], ("x,\"\"y\"\"\nz".into(), true));
         let mut out = String::new();
         unescape(&f[0].0, &mut out);
