@@ -525,6 +525,14 @@ where
                 "a carriage return not followed by a line feed; use LF or CRLF line endings".into(),
                 Some(field),
             ),
+            ScanError::TooManyFields { fields } if self.record == 1 => self.reject(
+                HEADER_MISMATCH,
+                format!(
+                    "the header has more than the {} declared columns",
+                    self.spec.columns.len()
+                ),
+                Some(fields.saturating_sub(1)),
+            ),
             ScanError::TooManyFields { fields } => self.reject(
                 RAGGED_ROW,
                 format!(

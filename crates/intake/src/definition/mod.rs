@@ -186,8 +186,10 @@ impl DefinitionLimits {
 /// A validated dataset definition.
 ///
 /// Serializes to the same shape as the YAML it came from, with every
-/// default made explicit (`nullable: false`, `resize: bilinear`, ...), so
-/// the AIBoM records exactly what the platform will apply.
+/// default made explicit (`nullable: false`, `resize: bilinear`, ...) and
+/// absent optional values left out, so the AIBoM records exactly what the
+/// platform will apply; the JSON is itself a valid definition that parses
+/// back to an equal `Definition`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Definition {
     /// Format version ([`FORMAT_VERSION`]).
@@ -211,17 +213,23 @@ pub struct Definition {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Metadata {
     /// A short name for the dataset.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// What the dataset is.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The dataset's licence, ideally an SPDX identifier.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
     /// Where the data came from (a citation or a URL, as text).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// How to cite the dataset.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub citation: Option<String>,
     /// The dataset's own version string (`metadata.version`).
     #[serde(rename = "version")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dataset_version: Option<String>,
     /// Who made the dataset.
     pub authors: Vec<String>,
@@ -234,6 +242,7 @@ pub struct Split {
     pub validation_fraction: f64,
     /// Seed of the split's shuffle; `None` lets the platform choose one and
     /// record it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
 }
 
@@ -254,8 +263,10 @@ pub struct Preprocessing {
     /// statistics from the training split only.
     pub normalize: bool,
     /// Multiply every input value by this factor.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scale: Option<f64>,
     /// Clip every input value to `[min, max]` after scaling.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub clip: Option<[f64; 2]>,
     /// How images whose size differs from `image_size` are resized
     /// (images only; `none` means they must already have that size).
@@ -404,6 +415,7 @@ pub struct CsvLabel {
     pub column: String,
     /// Class names (only for an `int` label, whose cells are then class
     /// indices `0..classes.len()`, or repeated for a category label).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub classes: Option<Vec<String>>,
 }
 
@@ -545,6 +557,7 @@ pub struct TfLabel {
     pub dtype: TfDtype,
     /// Class names: for `int64`, values are indices `0..classes.len()`; for
     /// `bytes`/`string`, values must be one of these names.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub classes: Option<Vec<String>>,
 }
 
