@@ -243,6 +243,9 @@ where
 /// longest record the limits allow.
 const CHUNK: usize = 256 * 1024;
 
+/// The read buffer's first size.
+const INITIAL_BUFFER: usize = 16 * 1024;
+
 /// What was wrong with a cell.
 enum Problem {
     Missing,
@@ -347,8 +350,11 @@ where
     }
 
     fn run<R: Read>(mut self, mut input: R) -> Result<CsvReport> {
+        // The buffer starts small (small inputs, fuzzing) and doubles: up to
+        // one chunk while the input keeps coming, and up to one chunk plus
+        // the longest record only while a record does not fit.
         let cap = self.limits.max_record_bytes.saturating_add(CHUNK);
-        let mut buf = vec![0u8; cap];
+        let mut buf = vec![0u8; cap.min(INITIAL_BUFFER)];
         let (mut start, mut end) = (0usize, 0usize);
         let mut eof = false;
         let mut total: u64 = 0;
@@ -362,7 +368,17 @@ where
                     end = end.saturating_sub(start);
                     start = 0;
                 }
-                while end < cap && !eof {
+                let len = buf.len();
+                let big_input = len < CHUNK && total >= len as u64;
+                if len < cap && (end == len || big_input) {
+                    buf.resize(len.saturating_mul(2).min(cap), 0);
+                }
+                // Read a whole chunk past the kept partial record (or fill
+                // the buffer): a partial record is rescanned only after that
+                // much new data, so short reads cannot make scanning
+                // quadratic.
+                let want = end.saturating_add(CHUNK);
+                while end < buf.len() && !eof {
                     let free = buf.get_mut(end..).unwrap_or_default();
                     let n = loop {
                         match input.read(free) {
@@ -389,7 +405,7 @@ where
                             None,
                         ));
                     }
-                    if end >= CHUNK {
+                    if end >= want {
                         break;
                     }
                 }

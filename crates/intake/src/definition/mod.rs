@@ -573,3 +573,16 @@ pub fn parse_definition(yaml: &[u8], limits: &DefinitionLimits) -> Result<Defini
     let tree = yaml::parse_tree(yaml, limits)?;
     Ok(validate::definition(&tree, limits)?)
 }
+
+/// The definition document as plain JSON, after the YAML checks (size,
+/// UTF-8, no anchors, aliases, tags or duplicate keys) but before any
+/// semantic validation, with scalars resolved as in the YAML 1.2 core
+/// schema. For checking a document against
+/// `docs/schema/definition.schema.json`.
+///
+/// # Errors
+/// The YAML-level `definition.*` rejections of [`parse_definition`].
+pub fn yaml_to_json(yaml: &[u8], limits: &DefinitionLimits) -> Result<serde_json::Value> {
+    let tree = yaml::parse_tree(yaml, limits)?;
+    Ok(validate::to_json(&tree))
+}

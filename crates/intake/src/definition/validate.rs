@@ -297,6 +297,39 @@ fn as_text(node: &Node, path: &str) -> R<String> {
     Ok(t.to_owned())
 }
 
+/// The tree as plain JSON, scalars resolved as YAML 1.2 core (for checking
+/// a document against the JSON Schema).
+pub(super) fn to_json(node: &Node) -> serde_json::Value {
+    use serde_json::Value as J;
+    match &node.kind {
+        NodeKind::Seq(items) => J::Array(items.iter().map(to_json).collect()),
+        NodeKind::Map(entries) => J::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.name.clone(), to_json(v)))
+                .collect(),
+        ),
+        NodeKind::Scalar(s) => match resolve(s) {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(b),
+            Value::Int(t) => {
+                let t = t.strip_prefix('+').unwrap_or(t);
+                if let Ok(i) = t.parse::<i64>() {
+                    J::from(i)
+                } else if let Ok(u) = t.parse::<u64>() {
+                    J::from(u)
+                } else {
+                    // Out of range for JSON integers here: kept as a number.
+                    serde_json::Number::from_f64(t.parse().unwrap_or(f64::MAX))
+                        .map_or(J::Null, J::Number)
+                }
+            }
+            Value::Float(f) => serde_json::Number::from_f64(f).map_or(J::Null, J::Number),
+            Value::Str(t) => J::String(t.to_owned()),
+        },
+    }
+}
+
 // ---- mappings -------------------------------------------------------------
 
 /// A mapping node with its path.
@@ -1286,4 +1319,127 @@ fn tfrecord(
         },
         flatten_features,
     })
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod schema_tests {
+    //! The JSON Schema in docs/schema names exactly the keys and words this
+    //! validator allows.
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::*;
+
+    const SCHEMA: &str = include_str!("../../../../docs/schema/definition.schema.json");
+
+    fn keys(v: &Value) -> BTreeSet<String> {
+        v["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no properties in {v}"))
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn set(lists: &[&[&str]]) -> BTreeSet<String> {
+        lists
+            .iter()
+            .flat_map(|l| l.iter().map(|s| (*s).to_owned()))
+            .collect()
+    }
+
+    fn words(v: &Value) -> BTreeSet<String> {
+        v["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no enum in {v}"))
+            .iter()
+            .map(|w| w.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn schema_keys_and_words_match_the_allow_lists() {
+        let s: Value = serde_json::from_str(SCHEMA).unwrap();
+        let d = &s["$defs"];
+        assert_eq!(keys(&s), set(&[TOP_COMMON]));
+        let per_type = |i: usize, own: &[&str]| {
+            let then = &s["allOf"][i]["then"];
+            let mut k = keys(then);
+            k.remove("label");
+            k.remove("preprocessing");
+            k.remove("input_shape");
+            assert_eq!(k, set(&[own]), "allOf[{i}]");
+            then.clone()
+        };
+        let csv = per_type(0, TOP_CSV);
+        let image = per_type(1, TOP_IMAGE);
+        let tf = per_type(2, TOP_TFRECORD);
+        assert_eq!(s["allOf"][0]["if"]["properties"]["type"]["const"], "csv");
+        assert_eq!(s["allOf"][1]["if"]["properties"]["type"]["const"], "image");
+        assert_eq!(
+            s["allOf"][2]["if"]["properties"]["type"]["const"],
+            "tfrecord"
+        );
+
+        assert_eq!(keys(&d["metadata"]), set(&[METADATA]));
+        assert_eq!(keys(&d["split"]), set(&[SPLIT]));
+        assert_eq!(keys(&d["preprocessing"]), set(&[PREPROCESSING]));
+        assert_eq!(
+            keys(&d["image_preprocessing"]),
+            set(&[PREPROCESSING, PREPROCESSING_IMAGE])
+        );
+        assert_eq!(keys(&d["column"]), set(&[COLUMN]));
+        assert_eq!(keys(&d["feature"]), set(&[FEATURE]));
+        assert_eq!(
+            keys(&csv["properties"]["label"]["oneOf"][1]),
+            set(&[CSV_LABEL])
+        );
+        assert_eq!(keys(&image["properties"]["label"]), set(&[IMAGE_LABEL]));
+        assert_eq!(keys(&tf["properties"]["label"]), set(&[TF_LABEL]));
+        assert_eq!(
+            keys(&image["properties"]["layout"]["oneOf"][2]),
+            set(&[LAYOUT])
+        );
+
+        assert_eq!(words(&s["properties"]["type"]), set(&[DATASET_TYPES]));
+        assert_eq!(
+            words(&d["column"]["properties"]["type"]),
+            set(&[COLUMN_TYPES])
+        );
+        assert_eq!(words(&d["dtype"]), set(&[DTYPES]));
+        assert_eq!(words(&csv["properties"]["delimiter"]), set(&[DELIMITERS]));
+        assert_eq!(
+            words(&image["properties"]["color_mode"]),
+            set(&[COLOR_MODES])
+        );
+        assert_eq!(
+            words(&d["image_preprocessing"]["properties"]["resize"]),
+            set(&[RESIZES])
+        );
+        assert_eq!(s["properties"]["version"]["const"], FORMAT_VERSION);
+
+        // The array limits written in the schema are the production defaults.
+        let l = DefinitionLimits::default();
+        assert_eq!(csv["properties"]["columns"]["maxItems"], l.max_columns);
+        assert_eq!(d["classes"]["maxItems"], l.max_values);
+        assert_eq!(
+            d["column"]["properties"]["values"]["maxItems"],
+            l.max_values
+        );
+        assert_eq!(tf["properties"]["features"]["maxItems"], l.max_features);
+        assert_eq!(d["model_shape"]["maxItems"], l.max_rank);
+        assert_eq!(d["feature_shape"]["maxItems"], l.max_rank);
+        assert_eq!(d["name"]["maxLength"], l.max_scalar_bytes);
+        assert_eq!(
+            image["properties"]["image_size"]["items"]["maximum"],
+            l.max_image_side
+        );
+    }
 }
