@@ -40,92 +40,35 @@ const INV_POW10: [f64; 23] = [
 /// no `inf`, `nan`, hex, spaces or underscores.
 #[inline]
 pub(super) fn scan_float(b: &[u8]) -> Option<Decimal> {
-    let mut i = 0usize;
-    let negative = match b.first() {
-        Some(b'-') => {
-            i = 1;
-            true
-        }
-        Some(b'+') => {
-            i = 1;
-            false
-        }
-        _ => false,
+    let (negative, mut i) = match b.first() {
+        Some(b'-') => (true, 1),
+        Some(b'+') => (false, 1),
+        _ => (false, 0),
     };
-    let mut w: u64 = 0;
-    let mut significant = 0u32;
-    let mut digits = 0u32;
-    let mut exp: i64 = 0;
-    let mut truncated = false;
-    // Integer part.
-    loop {
-        if let Some(v) = eight_digits(b, i, w, significant) {
-            w = w.wrapping_mul(100_000_000).wrapping_add(v);
-            significant += 8;
-            digits = digits.saturating_add(8);
-            i += 8;
-            continue;
-        }
-        let Some(&c) = b.get(i) else { break };
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        digits = digits.saturating_add(1);
-        if w != 0 || d != 0 {
-            if significant < 19 {
-                w = w.wrapping_mul(10).wrapping_add(u64::from(d));
-                significant += 1;
-            } else {
-                truncated = true;
-                exp = exp.saturating_add(1);
-            }
-        }
-        i += 1;
-    }
-    // Fraction.
+    let int_len = digit_run(b, i);
+    let mut int_digits = b.get(i..i.saturating_add(int_len)).unwrap_or_default();
+    i = i.saturating_add(int_len);
+    let mut frac_digits: &[u8] = &[];
     if b.get(i) == Some(&b'.') {
-        i += 1;
-        loop {
-            if let Some(v) = eight_digits(b, i, w, significant) {
-                w = w.wrapping_mul(100_000_000).wrapping_add(v);
-                significant += 8;
-                exp = exp.saturating_sub(8);
-                digits = digits.saturating_add(8);
-                i += 8;
-                continue;
-            }
-            let Some(&c) = b.get(i) else { break };
-            let d = c.wrapping_sub(b'0');
-            if d > 9 {
-                break;
-            }
-            digits = digits.saturating_add(1);
-            if w == 0 && d == 0 {
-                exp = exp.saturating_sub(1);
-            } else if significant < 19 {
-                w = w.wrapping_mul(10).wrapping_add(u64::from(d));
-                significant += 1;
-                exp = exp.saturating_sub(1);
-            } else {
-                truncated = true;
-            }
-            i += 1;
-        }
+        i = i.saturating_add(1);
+        let frac_len = digit_run(b, i);
+        frac_digits = b.get(i..i.saturating_add(frac_len)).unwrap_or_default();
+        i = i.saturating_add(frac_len);
     }
-    if digits == 0 {
+    if int_digits.is_empty() && frac_digits.is_empty() {
         return None;
     }
     // Exponent.
+    let mut exp: i64 = 0;
     if matches!(b.get(i), Some(b'e' | b'E')) {
-        let mut j = i + 1;
+        let mut j = i.saturating_add(1);
         let negative_exp = match b.get(j) {
             Some(b'-') => {
-                j += 1;
+                j = j.saturating_add(1);
                 true
             }
             Some(b'+') => {
-                j += 1;
+                j = j.saturating_add(1);
                 false
             }
             _ => false,
@@ -141,18 +84,31 @@ pub(super) fn scan_float(b: &[u8]) -> Option<Decimal> {
             if e < 1_000_000 {
                 e = e * 10 + i64::from(d);
             }
-            j += 1;
+            j = j.saturating_add(1);
         }
         if j == start {
             return None;
         }
-        exp = if negative_exp {
-            exp.saturating_sub(e)
-        } else {
-            exp.saturating_add(e)
-        };
+        exp = if negative_exp { -e } else { e };
         i = j;
     }
+    // The significand: leading zeros skipped (so the 19 digits a u64 holds
+    // are all significant), then at most 19 digits.
+    int_digits = strip_zeros(int_digits);
+    if int_digits.is_empty() {
+        let stripped = strip_zeros(frac_digits);
+        exp = exp.saturating_sub((frac_digits.len() - stripped.len()) as i64);
+        frac_digits = stripped;
+    }
+    let mut w: u64 = 0;
+    let mut significant = 0u32;
+    let dropped_int = accumulate(&mut w, &mut significant, int_digits);
+    let dropped_frac = accumulate(&mut w, &mut significant, frac_digits);
+    exp = exp
+        .saturating_add(dropped_int as i64)
+        .saturating_sub((frac_digits.len() - dropped_frac) as i64);
+    let truncated = dropped_int + dropped_frac > 0;
+
     let sign = if negative { -1.0 } else { 1.0 };
     if w == 0 {
         return Some(Decimal {
@@ -185,35 +141,78 @@ pub(super) fn scan_float(b: &[u8]) -> Option<Decimal> {
     })
 }
 
-/// The value of the eight ASCII digits at `b[i..i + 8]`, when they are all
-/// digits and still fit the 19 significant digits a u64 holds. Only once a
-/// non-zero digit has been seen (`w != 0`): leading zeros are counted one
-/// by one, so `significant` stays exact and a truncated significand keeps
-/// at least 19 real digits.
-///
-/// Eight digits at once (SWAR): the serial multiply-add chain of a
-/// digit-by-digit loop is what limits parsing long fractions.
+const ASCII_ZEROS: u64 = 0x3030_3030_3030_3030;
+
+/// The top bit of each byte of `v` set where that byte is not an ASCII
+/// digit, exact up to and including the first such byte: digits below it
+/// neither borrow in the subtraction nor carry in the addition, so the
+/// lowest flagged byte is the first non-digit.
 #[inline(always)]
-fn eight_digits(b: &[u8], i: usize, w: u64, significant: u32) -> Option<u64> {
-    if w == 0 || significant > 11 {
-        return None;
+fn non_digits(v: u64) -> u64 {
+    (v.wrapping_sub(ASCII_ZEROS) | v.wrapping_add(0x4646_4646_4646_4646)) & 0x8080_8080_8080_8080
+}
+
+/// Number of ASCII digits at `b[i..]`, eight bytes at a time.
+#[inline(always)]
+fn digit_run(b: &[u8], i: usize) -> usize {
+    let mut n = i;
+    loop {
+        let Some(chunk) = b.get(n..n.saturating_add(8)) else {
+            let rest = b.get(n..).unwrap_or_default();
+            return n - i + rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        };
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let m = non_digits(u64::from_le_bytes(word));
+        if m != 0 {
+            return n - i + (m.trailing_zeros() / 8) as usize;
+        }
+        n = n.saturating_add(8);
     }
-    let chunk: [u8; 8] = b.get(i..i.checked_add(8)?)?.try_into().ok()?;
-    let v = u64::from_le_bytes(chunk);
-    // Every byte in b'0'..=b'9': no byte below 0x30 (the subtraction
-    // would set its top bit) and none above 0x39 (the addition would).
-    let all_digits = (v.wrapping_sub(0x3030_3030_3030_3030) | v.wrapping_add(0x4646_4646_4646_4646))
-        & 0x8080_8080_8080_8080
-        == 0;
-    if !all_digits {
-        return None;
+}
+
+#[inline(always)]
+fn strip_zeros(mut d: &[u8]) -> &[u8] {
+    while let [b'0', rest @ ..] = d {
+        d = rest;
     }
-    // Bytes are digits d0..d7, d0 first (lowest byte). Pairs, then quads,
-    // then the whole, each step one multiply over all lanes.
-    let d = v.wrapping_sub(0x3030_3030_3030_3030);
+    d
+}
+
+/// Append `digits` (all ASCII digits) to `w` while it holds fewer than 19
+/// digits, eight at a time; returns how many digits did not fit.
+#[inline(always)]
+fn accumulate(w: &mut u64, significant: &mut u32, mut digits: &[u8]) -> usize {
+    while *significant <= 11 {
+        let Some((chunk, rest)) = digits.split_first_chunk::<8>() else {
+            break;
+        };
+        *w = w
+            .wrapping_mul(100_000_000)
+            .wrapping_add(eight_digits(*chunk));
+        *significant += 8;
+        digits = rest;
+    }
+    let room = 19u32.saturating_sub(*significant) as usize;
+    let take = digits.len().min(room);
+    for &c in digits.get(..take).unwrap_or_default() {
+        *w = w
+            .wrapping_mul(10)
+            .wrapping_add(u64::from(c.wrapping_sub(b'0')));
+    }
+    *significant += take as u32;
+    digits.len() - take
+}
+
+/// The value of eight ASCII digits, first digit most significant, with a
+/// few multiplies over all lanes at once (SWAR) instead of a serial
+/// multiply-add chain: pairs, then quads, then the whole.
+#[inline(always)]
+fn eight_digits(chunk: [u8; 8]) -> u64 {
+    let d = u64::from_le_bytes(chunk).wrapping_sub(ASCII_ZEROS);
     let pairs = (d.wrapping_mul(10).wrapping_add(d >> 8)) & 0x00FF_00FF_00FF_00FF;
     let quads = (pairs.wrapping_mul(100 << 16 | 1) >> 16) & 0x0000_FFFF_0000_FFFF;
-    Some((quads.wrapping_mul(10_000 << 32 | 1) >> 32) & 0xFFFF_FFFF)
+    (quads.wrapping_mul(10_000 << 32 | 1) >> 32) & 0xFFFF_FFFF
 }
 
 /// The exact value of a float cell the scanner accepted.
@@ -241,14 +240,24 @@ mod tests {
     #[test]
     fn grammar() {
         for ok in [
-            "0", "-0", "+1", "1.", ".5", "1.5", "-1.5e3", "1E-3", "1e+3", "00012", "0.000",
+            "0",
+            "-0",
+            "+1",
+            "1.",
+            ".5",
+            "1.5",
+            "-1.5e3",
+            "1E-3",
+            "1e+3",
+            "00012",
+            "0.000",
             "123456789012345678901234567890",
         ] {
             assert!(full(ok).is_some(), "{ok}");
         }
         for bad in [
-            "", "-", "+", ".", "e5", "1e", "1e+", "inf", "-inf", "nan", "NaN", "0x10", " 1",
-            "1 ", "1_000", "1.5.5", "--1", "∞",
+            "", "-", "+", ".", "e5", "1e", "1e+", "inf", "-inf", "nan", "NaN", "0x10", " 1", "1 ",
+            "1_000", "1.5.5", "--1", "∞",
         ] {
             assert!(full(bad).is_none(), "{bad}");
         }
@@ -258,18 +267,26 @@ mod tests {
 
     #[test]
     fn eight_digits_at_once() {
-        assert_eq!(eight_digits(b"12345678", 0, 1, 0), Some(12_345_678));
-        assert_eq!(eight_digits(b"x00000009", 1, 1, 0), Some(9));
-        assert_eq!(eight_digits(b"99999999", 0, 1, 11), Some(99_999_999));
-        assert_eq!(eight_digits(b"99999999", 0, 1, 12), None);
-        assert_eq!(eight_digits(b"12345678", 0, 0, 0), None);
-        assert_eq!(eight_digits(b"1234567", 0, 1, 0), None);
-        for bad in [*b"1234567/", *b"1234567:", *b"\x801234567", *b"1234 678", *b"12345e78"] {
-            assert_eq!(eight_digits(&bad, 0, 1, 0), None, "{bad:?}");
+        assert_eq!(eight_digits(*b"12345678"), 12_345_678);
+        assert_eq!(eight_digits(*b"00000009"), 9);
+        assert_eq!(eight_digits(*b"99999999"), 99_999_999);
+        assert_eq!(digit_run(b"12345678901234567,", 0), 17);
+        assert_eq!(digit_run(b"x123", 1), 3);
+        assert_eq!(digit_run(b"123", 3), 0);
+        for (i, bad) in [b'/', b':', 0x80, b' ', b'e', 0xff, 0].iter().enumerate() {
+            let mut text = *b"1234567890123456";
+            text[i + 3] = *bad;
+            assert_eq!(digit_run(&text, 0), i + 3, "{bad}");
         }
-        // Agrees with the digit loop on every position.
+        let mut w = 0;
+        let mut sig = 0;
+        assert_eq!(accumulate(&mut w, &mut sig, b"1234567890123456789012"), 3);
+        assert_eq!((w, sig), (1_234_567_890_123_456_789, 19));
         let text = b"0.1234567890123456789012";
-        assert_eq!(scan_float(text).unwrap().value, Some(0.123_456_789_012_345_68));
+        assert_eq!(
+            scan_float(text).unwrap().value,
+            Some(0.123_456_789_012_345_68)
+        );
     }
 
     #[test]
