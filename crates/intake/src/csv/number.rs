@@ -93,12 +93,20 @@ pub(super) fn scan_float(b: &[u8]) -> Option<Decimal> {
         i = j;
     }
     // The significand: leading zeros skipped (so the 19 digits a u64 holds
-    // are all significant), then at most 19 digits.
-    int_digits = strip_zeros(int_digits);
+    // are all significant) and trailing zeros moved into the exponent, so
+    // every spelling of one number (`1.50`, `15e-1`, `0.15E1`) gives the
+    // same digits and exponent, and so the same value, exact or not.
+    int_digits = strip_leading_zeros(int_digits);
     if int_digits.is_empty() {
-        let stripped = strip_zeros(frac_digits);
+        let stripped = strip_leading_zeros(frac_digits);
         exp = exp.saturating_sub((frac_digits.len() - stripped.len()) as i64);
         frac_digits = stripped;
+    }
+    frac_digits = strip_trailing_zeros(frac_digits);
+    if frac_digits.is_empty() {
+        let stripped = strip_trailing_zeros(int_digits);
+        exp = exp.saturating_add((int_digits.len() - stripped.len()) as i64);
+        int_digits = stripped;
     }
     let mut w: u64 = 0;
     let mut significant = 0u32;
@@ -172,8 +180,16 @@ fn digit_run(b: &[u8], i: usize) -> usize {
 }
 
 #[inline(always)]
-fn strip_zeros(mut d: &[u8]) -> &[u8] {
+fn strip_leading_zeros(mut d: &[u8]) -> &[u8] {
     while let [b'0', rest @ ..] = d {
+        d = rest;
+    }
+    d
+}
+
+#[inline(always)]
+fn strip_trailing_zeros(mut d: &[u8]) -> &[u8] {
+    while let [rest @ .., b'0'] = d {
         d = rest;
     }
     d
@@ -326,6 +342,32 @@ mod tests {
                     }
                     None => {}
                 }
+            }
+        }
+
+        /// Every spelling of a number scans to the same value.
+        #[test]
+        fn spellings_agree(f in any::<f64>().prop_filter("finite", |f| f.is_finite())) {
+            let debug = format!("{f:?}");
+            let padded = if debug.contains('.') && !debug.contains('e') {
+                format!("{debug}00")
+            } else {
+                debug.clone()
+            };
+            let texts = [
+                debug,
+                padded,
+                format!("{f:e}"),
+                format!("{f:E}"),
+                format!("{f}"),
+                format!("0{f:e}").replace("0-", "-0"),
+            ];
+            let values: Vec<Option<(Option<f64>, bool)>> = texts
+                .iter()
+                .map(|t| full(t).map(|d| (d.value, d.exact)))
+                .collect();
+            for (t, v) in texts.iter().zip(&values) {
+                prop_assert_eq!(v, &values[0], "{} vs {}", t, &texts[0]);
             }
         }
 
