@@ -13,7 +13,6 @@
 //! row digests for the duplicate count. Time is linear in the input.
 //! Format details and every code are in `docs/csv.md`.
 
-mod number;
 mod scan;
 mod stats;
 
@@ -800,8 +799,8 @@ where
     /// the visitor and the duplicate digest.
     #[inline]
     fn commit_row(&mut self, record: &[u8]) -> Result<()> {
-        for ((col, &p), f) in self.columns.iter_mut().zip(&self.parsed).zip(&self.fields) {
-            col.commit(p, record.get(f.start..f.end).unwrap_or_default());
+        for (col, &p) in self.columns.iter_mut().zip(&self.parsed) {
+            col.commit(p);
         }
         if !matches!(self.label_classes, LabelClasses::None)
             && let Some(slot) = self

@@ -7,7 +7,6 @@ use std::hash::BuildHasher;
 
 use serde::Serialize;
 
-use super::number::{Decimal, exact as exact_value, scan_float};
 use crate::definition::ColumnType;
 
 /// A number as found in the data: integers stay exact.
@@ -102,12 +101,6 @@ impl Distinct {
                 self.set = None;
             }
         }
-    }
-
-    /// Whether values are still being counted (the cap not yet passed).
-    #[inline]
-    fn active(&self) -> bool {
-        self.set.is_some()
     }
 
     fn result(&self) -> DistinctCount {
@@ -252,9 +245,7 @@ enum Acc {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Parsed {
     Missing,
-    /// A float: exact when the flag is set, else within a relative 2^-51
-    /// (the cell's text gives the exact value when it is needed).
-    Float(f64, bool),
+    Float(f64),
     Int(i64),
     Bool(bool),
     /// Index into the category's values.
@@ -342,11 +333,15 @@ impl ColumnAcc {
     pub fn parse(&self, cell: &str) -> Result<Parsed, CellError> {
         Ok(match &self.acc {
             Acc::Float { .. } => {
-                let b = cell.as_bytes();
-                match scan_float(b) {
-                    Some(d) if d.len == b.len() => float_value(d, b)?,
-                    _ => return Err(CellError::Type),
+                // fast-float2 is exact (Eisel-Lemire with a big-number
+                // fallback) and takes the whole cell or fails; like std it
+                // also reads "inf", "nan" and overflows to infinity, which
+                // the finiteness check refuses.
+                let v: f64 = fast_float2::parse(cell).map_err(|_| CellError::Type)?;
+                if !v.is_finite() {
+                    return Err(CellError::Type);
                 }
+                Parsed::Float(v)
             }
             Acc::Int { .. } => Parsed::Int(parse_int(cell.as_bytes()).ok_or(CellError::Type)?),
             Acc::Bool { .. } => Parsed::Bool(parse_bool(cell).ok_or(CellError::Type)?),
@@ -372,8 +367,8 @@ impl ColumnAcc {
     pub fn parse_prefix(&self, bytes: &[u8]) -> Option<(Parsed, usize)> {
         match &self.acc {
             Acc::Float { .. } => {
-                let d = scan_float(bytes)?;
-                Some((float_value(d, bytes.get(..d.len)?).ok()?, d.len))
+                let (v, n) = fast_float2::parse_partial::<f64, _>(bytes).ok()?;
+                v.is_finite().then_some((Parsed::Float(v), n))
             }
             Acc::Int { .. } => {
                 let n = int_prefix_len(bytes);
@@ -384,10 +379,9 @@ impl ColumnAcc {
         }
     }
 
-    /// Count a parsed cell; `cell` is its text, for the exact value of an
-    /// approximate float when that value matters.
+    /// Count a parsed cell.
     #[inline]
-    pub fn commit(&mut self, p: Parsed, cell: &[u8]) {
+    pub fn commit(&mut self, p: Parsed) {
         if p == Parsed::Missing {
             self.missing = self.missing.saturating_add(1);
             return;
@@ -401,28 +395,13 @@ impl ColumnAcc {
                     sum,
                     distinct,
                 },
-                Parsed::Float(v, exact),
+                Parsed::Float(v),
             ) => {
+                *min = min.min(v);
+                *max = max.max(v);
                 sum.add(v);
-                if exact {
-                    *min = min.min(v);
-                    *max = max.max(v);
-                    // +0.0 turns -0.0 into 0.0: one value, one key.
-                    distinct.add((v + 0.0).to_bits());
-                } else {
-                    // Within a relative 2^-51 (number.rs): only a value
-                    // that might be a new extreme, or one the distinct set
-                    // still counts, needs its exact value. The slack is
-                    // twice that error.
-                    let slack = v.abs() * (4.0 * f64::EPSILON);
-                    let extreme = v - slack <= *min || v + slack >= *max;
-                    if extreme || distinct.active() {
-                        let x = exact_value(cell);
-                        *min = min.min(x);
-                        *max = max.max(x);
-                        distinct.add((x + 0.0).to_bits());
-                    }
-                }
+                // +0.0 turns -0.0 into 0.0: one value, one key.
+                distinct.add((v + 0.0).to_bits());
             }
             (
                 Acc::Int {
@@ -525,21 +504,6 @@ impl ColumnAcc {
             distinct,
             values,
         }
-    }
-}
-
-/// A scanned float cell's value, parsing the text in full when the scan
-/// could not place it; infinity (overflow) is refused.
-#[inline]
-fn float_value(d: Decimal, text: &[u8]) -> Result<Parsed, CellError> {
-    let (v, exact) = match d.value {
-        Some(v) => (v, d.exact),
-        None => (exact_value(text), true),
-    };
-    if v.is_finite() {
-        Ok(Parsed::Float(v, exact))
-    } else {
-        Err(CellError::Type)
     }
 }
 
