@@ -212,6 +212,18 @@ fn duplicate_tracking_is_capped() {
     // Row 0 was among the tracked rows, but its repeat came after the cap.
     assert_eq!(r.duplicate_rows.count, 0);
 
+    // A full store that compacts to more than half its size stops
+    // tracking: 40 distinct rows plus 24 repeats fill the 64 slots.
+    let mut data = String::from("a,b,species\n");
+    for i in 0..64 {
+        data.push_str(&format!("{},0,setosa\n", if i < 40 { i } else { 0 }));
+    }
+    data.push_str("1000,0,setosa\n0,0,setosa\n");
+    let r = ok(data.as_bytes(), &iris());
+    assert!(r.duplicate_rows.capped);
+    assert_eq!(r.duplicate_rows.tracked_rows, 40);
+    assert_eq!(r.duplicate_rows.count, 24);
+
     // Repeats compact away: 200 copies of 2 rows stay well under the cap.
     let mut data = String::from("a,b,species\n");
     for i in 0..200 {

@@ -106,8 +106,9 @@ pub struct CsvLimits {
     /// Distinct values counted exactly per column; past it the count is
     /// reported as "at least".
     pub max_distinct: usize,
-    /// Distinct row digests kept for the duplicate count, 16 bytes each;
-    /// rows after that many distinct ones are not tracked.
+    /// Row digests kept for the duplicate count, 16 bytes each. When the
+    /// store is full, repeats are removed; if that frees less than half of
+    /// it, rows after that point are not tracked.
     pub max_tracked_rows: u64,
 }
 
@@ -178,8 +179,9 @@ pub struct DuplicateRows {
     pub count: u64,
     /// Distinct rows whose digest was kept.
     pub tracked_rows: u64,
-    /// [`CsvLimits::max_tracked_rows`] distinct rows were reached: rows
-    /// after that were not tracked, so `count` is a lower bound.
+    /// The digest store filled up with mostly distinct rows (see
+    /// [`CsvLimits::max_tracked_rows`]): rows after that point were not
+    /// tracked, so `count` is a lower bound.
     pub capped: bool,
 }
 
@@ -881,10 +883,12 @@ where
         }
         let cap = usize::try_from(self.limits.max_tracked_rows).unwrap_or(usize::MAX);
         if self.digests.len() >= cap {
-            // Full: drop repeats; if every kept digest is distinct the cap is
-            // reached and later rows are no longer tracked.
+            // Full: drop repeats. Unless that frees at least half the space,
+            // the cap counts as reached and later rows are not tracked: each
+            // sort is then followed by at least cap/2 new rows, so sorting
+            // stays linear in the rows overall.
             self.compact_digests();
-            if self.digests.len() >= cap {
+            if self.digests.len() > cap / 2 {
                 self.digests_capped = true;
                 return;
             }
