@@ -572,6 +572,27 @@ output_shape: [2]
     assert_eq!(e.code(), csv::NOT_CSV);
 }
 
+#[test]
+fn messages_stay_short_whatever_the_cell() {
+    let d = mixed();
+    let long = "Z".repeat(250);
+    for row in [
+        format!("a,1,2,true,{long},0\n"),
+        format!("a,{long},2,true,red,0\n"),
+        format!("a,1,2,true,red,{long}\n"),
+    ] {
+        let e = validate_csv(&with_header(&row)[..], &d, &CsvLimits::for_testing()).unwrap_err();
+        assert!(e.to_string().len() < 300, "{e}");
+    }
+    let e = validate_csv(
+        format!("{long},x,n,flag,color,y\n").as_bytes(),
+        &d,
+        &CsvLimits::for_testing(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().len() < 300, "{e}");
+}
+
 // ---- fast path, general path and chunk boundaries agree -------------------------
 
 /// A reader over an iterator of bytes.

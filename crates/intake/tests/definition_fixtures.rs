@@ -260,6 +260,26 @@ fn limits_on_items_and_shapes() {
     assert_eq!(e.code(), "definition.limit_shape");
 }
 
+#[test]
+fn messages_stay_short_whatever_the_key() {
+    let long = "k".repeat(10_000);
+    for yaml in [
+        format!("version: 1\ntype: csv\n{long}: 1\n"),
+        format!("version: 1\ntype: {long}\n"),
+        format!("version: 1\n{long}: 1\n{long}: 2\n"),
+    ] {
+        let e = parse_definition(yaml.as_bytes(), &DefinitionLimits::default()).unwrap_err();
+        let Location::Document { .. } = e.finding().unwrap().location else {
+            panic!()
+        };
+        assert!(
+            e.finding().unwrap().message.len() < 400,
+            "{}",
+            e.finding().unwrap().message
+        );
+    }
+}
+
 mod props {
     use proptest::prelude::*;
     use veritrain_intake::definition::{DefinitionLimits, parse_definition};

@@ -239,6 +239,27 @@ where
     Validator::new(spec, limits, Some(visit)).run(input)
 }
 
+/// A cell for a message: quoted and escaped (no control characters reach
+/// a terminal), cut to 64 characters so the message stays one short line.
+fn shown(cell: &str) -> String {
+    let mut chars = cell.chars();
+    let head: String = chars.by_ref().take(64).collect();
+    if chars.next().is_some() {
+        format!("{head:?}...")
+    } else {
+        format!("{head:?}")
+    }
+}
+
+/// Class names for a message: the first ten, then how many more.
+fn list(names: &[String]) -> String {
+    let head: Vec<String> = names.iter().take(10).map(|n| shown(n)).collect();
+    match names.len().saturating_sub(10) {
+        0 => format!("[{}]", head.join(", ")),
+        more => format!("[{}, and {more} more]", head.join(", ")),
+    }
+}
+
 // ---- the validator -------------------------------------------------------------------
 
 /// Bytes read per `read` call; the buffer holds one such chunk plus the
@@ -613,8 +634,9 @@ where
                     return Err(self.reject(
                         HEADER_MISMATCH,
                         format!(
-                            "header column {} is {name:?}; the definition declares {:?}",
+                            "header column {} is {}; the definition declares {:?}",
                             i.saturating_add(1),
+                            shown(name),
                             col.name
                         ),
                         Some(i),
@@ -911,8 +933,10 @@ where
         self.reject(
             LABEL_NOT_IN_CLASSES,
             format!(
-                "label {cell:?} is not a class index 0..{} (classes {classes:?})",
-                classes.len()
+                "label {} is not a class index 0..{} (classes {})",
+                shown(cell),
+                classes.len(),
+                list(&classes)
             ),
             Some(column),
         )
@@ -922,27 +946,25 @@ where
         let Some(col) = self.spec.columns.get(column) else {
             return self.reject(TYPE_MISMATCH, "bad cell".into(), Some(column));
         };
-        // Long or odd cells are cut and escaped so the message stays one
-        // short line.
-        let shown: String = cell.chars().take(64).collect::<String>();
+        let shown = shown(cell);
         match (e, column == self.label) {
             (CellError::Category, true) => self.reject(
                 LABEL_NOT_IN_CLASSES,
                 format!(
-                    "label {shown:?} is not one of the declared classes {:?}",
-                    self.spec.classes().unwrap_or_default()
+                    "label {shown} is not one of the declared classes {}",
+                    list(&self.spec.classes().unwrap_or_default())
                 ),
                 Some(column),
             ),
             (CellError::Category, false) => self.reject(
                 UNKNOWN_CATEGORY,
-                format!("{shown:?} is not one of column {:?}'s values", col.name),
+                format!("{shown} is not one of column {:?}'s values", col.name),
                 Some(column),
             ),
             (CellError::Type, _) => self.reject(
                 TYPE_MISMATCH,
                 format!(
-                    "{shown:?} is not {} value",
+                    "{shown} is not {} value",
                     match col.column_type {
                         ColumnType::Int => "an int (a decimal 64-bit integer)",
                         ColumnType::Float => "a float (a finite decimal number)",

@@ -87,6 +87,18 @@ fn fail<T>(code: &'static str, msg: impl Into<String>, pos: Pos, path: &str) -> 
     Err(finding_at(code, msg.into(), pos, path))
 }
 
+/// A user-written string for a message: quoted and escaped, cut to 64
+/// characters, so a 16 KiB key cannot make a 16 KiB error line.
+fn short(text: &str) -> String {
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(64).collect();
+    if chars.next().is_some() {
+        format!("{head:?}...")
+    } else {
+        format!("{head:?}")
+    }
+}
+
 // ---- scalar resolution (YAML 1.2 core schema, plain scalars only) -------
 
 /// What a scalar means.
@@ -247,7 +259,7 @@ fn as_word(node: &Node, path: &str, allowed: &[&str]) -> R<String> {
     } else {
         fail(
             INVALID_VALUE,
-            format!("{t:?} is not one of {}", allowed.join(", ")),
+            format!("{} is not one of {}", short(t), allowed.join(", ")),
             node.pos,
             path,
         )
@@ -364,7 +376,7 @@ impl<'a> Map<'a> {
             if elsewhere.contains(&k) {
                 return fail(
                     KEY_NOT_FOR_TYPE,
-                    format!("key {k:?} does not apply to {context}"),
+                    format!("key {} does not apply to {context}", short(k)),
                     key.pos,
                     &path,
                 );
@@ -373,7 +385,7 @@ impl<'a> Map<'a> {
             all.sort_unstable();
             return fail(
                 UNKNOWN_KEY,
-                format!("unknown key {k:?}; allowed here: {}", all.join(", ")),
+                format!("unknown key {}; allowed here: {}", short(k), all.join(", ")),
                 key.pos,
                 &path,
             );
@@ -493,7 +505,7 @@ fn name_list(
         if !seen.insert(name.clone()) {
             return fail(
                 DUPLICATE_NAME,
-                format!("{name:?} is listed twice"),
+                format!("{} is listed twice", short(&name)),
                 item.pos,
                 &p,
             );
@@ -805,7 +817,7 @@ fn csv(top: &Map<'_>, input: &[u64], output: &[u64], limits: &DefinitionLimits) 
         if !names.insert(name.clone()) {
             return fail(
                 DUPLICATE_NAME,
-                format!("column {name:?} is declared twice"),
+                format!("column {} is declared twice", short(&name)),
                 n.pos,
                 &p,
             );
@@ -867,8 +879,9 @@ fn csv(top: &Map<'_>, input: &[u64], output: &[u64], limits: &DefinitionLimits) 
             return fail(
                 INVALID_VALUE,
                 format!(
-                    "string column {name:?} cannot be a model input; declare it category \
-                     with its values, or set input: false"
+                    "string column {} cannot be a model input; declare it category \
+                     with its values, or set input: false",
+                    short(&name)
                 ),
                 pos,
                 &p,
@@ -885,7 +898,10 @@ fn csv(top: &Map<'_>, input: &[u64], output: &[u64], limits: &DefinitionLimits) 
     let Some(label) = columns.iter().find(|c| c.name == label_column) else {
         return fail(
             LABEL_NOT_FOUND,
-            format!("label column {label_column:?} is not one of the columns"),
+            format!(
+                "label column {} is not one of the columns",
+                short(&label_column)
+            ),
             label_column_pos,
             &label_column_path,
         );
@@ -903,7 +919,10 @@ fn csv(top: &Map<'_>, input: &[u64], output: &[u64], limits: &DefinitionLimits) 
             if c != values {
                 return fail(
                     CLASSES_MISMATCH,
-                    format!("classes must equal the label column's category values {values:?}"),
+                    format!(
+                        "classes must equal the label column's category values ({} of them)",
+                        values.len()
+                    ),
                     *pos,
                     p,
                 );
@@ -966,7 +985,7 @@ fn check_folder_name(name: &str, pos: Pos, path: &str) -> R<()> {
     if name == "." || name == ".." || name.contains(['/', '\\', ':']) {
         return fail(
             INVALID_VALUE,
-            format!("class {name:?} cannot be a folder name"),
+            format!("class {} cannot be a folder name", short(name)),
             pos,
             path,
         );
@@ -986,7 +1005,8 @@ fn check_member_path(name: &str, pos: Pos, path: &str) -> R<()> {
         return fail(
             INVALID_VALUE,
             format!(
-                "labels_csv {name:?} must be a relative path inside the ZIP ending in .csv, without '..'"
+                "labels_csv {} must be a relative path inside the ZIP ending in .csv, without '..'",
+                short(name)
             ),
             pos,
             path,
@@ -1090,7 +1110,7 @@ fn image_spec(
         if !folded.insert(class.to_lowercase()) {
             return fail(
                 DUPLICATE_NAME,
-                format!("class {class:?} differs from another only by case"),
+                format!("class {} differs from another only by case", short(class)),
                 item.pos,
                 &ip,
             );
@@ -1156,7 +1176,7 @@ fn tfrecord(
         if !names.insert(name.clone()) {
             return fail(
                 DUPLICATE_NAME,
-                format!("feature {name:?} is declared twice"),
+                format!("feature {} is declared twice", short(&name)),
                 n.pos,
                 &p,
             );
@@ -1177,7 +1197,10 @@ fn tfrecord(
     let Some(label_feature) = features.iter().find(|f| f.name == label_name) else {
         return fail(
             LABEL_NOT_FOUND,
-            format!("label feature {label_name:?} is not declared in features"),
+            format!(
+                "label feature {} is not declared in features",
+                short(&label_name)
+            ),
             n.pos,
             &p,
         );
@@ -1188,8 +1211,9 @@ fn tfrecord(
         return fail(
             LABEL_TYPE,
             format!(
-                "label dtype {} differs from feature {label_name:?}'s dtype {}",
+                "label dtype {} differs from feature {}'s dtype {}",
                 label_dtype.name(),
+                short(&label_name),
                 label_feature.dtype.name()
             ),
             dn.pos,
@@ -1256,8 +1280,8 @@ fn tfrecord(
             return fail(
                 INVALID_VALUE,
                 format!(
-                    "feature {:?} is {}; only int64 and float32 features can be model inputs",
-                    f.name,
+                    "feature {} is {}; only int64 and float32 features can be model inputs",
+                    short(&f.name),
                     f.dtype.name()
                 ),
                 *pos,

@@ -396,7 +396,10 @@ pub(crate) fn parse_tree(bytes: &[u8], limits: &DefinitionLimits) -> Result<Node
                         };
                         return Err(finding_at(
                             DUPLICATE_KEY,
-                            format!("key {:?} appears twice in the same mapping", s.text),
+                            format!(
+                                "key {:?} appears twice in the same mapping",
+                                s.text.chars().take(64).collect::<String>()
+                            ),
                             node.pos,
                             &path,
                         ));
