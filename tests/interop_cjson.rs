@@ -48,8 +48,30 @@ impl Gen {
 
     fn string(&mut self) -> String {
         const POOL: &[char] = &[
-            'a', 'Z', '0', ' ', '"', '\\', '/', '\n', '\t', '\r', '\u{0}', '\u{1f}', '\u{7f}', 'é',
-            '\u{301}', 'ß', '日', '\u{1F600}', '\u{2028}', '\u{FEFF}', '{', '}', ',', ':',
+            'a',
+            'Z',
+            '0',
+            ' ',
+            '"',
+            '\\',
+            '/',
+            '\n',
+            '\t',
+            '\r',
+            '\u{0}',
+            '\u{1f}',
+            '\u{7f}',
+            'é',
+            '\u{301}',
+            'ß',
+            '日',
+            '\u{1F600}',
+            '\u{2028}',
+            '\u{FEFF}',
+            '{',
+            '}',
+            ',',
+            ':',
         ];
         let len = self.next() % 8;
         (0..len)
@@ -59,15 +81,23 @@ impl Gen {
 
     fn value(&mut self, depth: u32) -> serde_json::Value {
         use serde_json::Value as J;
-        let pick = if depth > 3 { self.next() % 4 } else { self.next() % 7 };
+        let pick = if depth > 3 {
+            self.next() % 4
+        } else {
+            self.next() % 7
+        };
         match pick {
             0 => J::Null,
-            1 => J::Bool(self.next() % 2 == 0),
+            1 => J::Bool(self.next().is_multiple_of(2)),
             2 => J::from(self.next() as i64),
             3 => J::String(self.string()),
             4 | 5 => {
                 let n = self.next() % 5;
-                J::Object((0..n).map(|_| (self.string(), self.value(depth + 1))).collect())
+                J::Object(
+                    (0..n)
+                        .map(|_| (self.string(), self.value(depth + 1)))
+                        .collect(),
+                )
             }
             _ => {
                 let n = self.next() % 5;
@@ -93,8 +123,16 @@ fn canonical_json_matches_securesystemslib_byte_for_byte() {
     let input = dir.path().join("in.json");
     let output = dir.path().join("out.json");
     std::fs::write(&input, serde_json::to_vec(&docs).unwrap()).unwrap();
-    let out = util::run(util::python_script(&python, "cjson_encode.py").arg(&input).arg(&output));
-    assert!(out.status.success(), "oracle failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = util::run(
+        util::python_script(&python, "cjson_encode.py")
+            .arg(&input)
+            .arg(&output),
+    );
+    assert!(
+        out.status.success(),
+        "oracle failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let verdicts: Vec<serde_json::Value> =
         serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
     assert_eq!(verdicts.len(), docs.len());
@@ -116,7 +154,9 @@ fn canonical_json_matches_securesystemslib_byte_for_byte() {
                 compared += 1;
             }
             (None, Err(_)) => {}
-            (theirs, ours) => panic!("disagreement on {doc:?}: securesystemslib {theirs:?}, ours {ours:?}"),
+            (theirs, ours) => {
+                panic!("disagreement on {doc:?}: securesystemslib {theirs:?}, ours {ours:?}")
+            }
         }
     }
     // Most of the corpus must have been compared byte for byte, not refused.

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod hash;
+mod keys;
 mod quickstart;
 
 /// Veritrain: trusted training with signed, offline-verifiable provenance.
@@ -19,11 +22,20 @@ pub struct Cli {
 enum Command {
     /// Set up the embedded default (SQLite + local disk) and run the main job.
     Quickstart(quickstart::Args),
+    /// Create, rotate, revoke and show signing keys and the root-signed key set.
+    Keys(keys::Args),
+    /// Print the SHA-256 manifest and root digest of files or directories.
+    Hash(hash::Args),
+    /// Measure performance against reference tools.
+    Bench(bench::Args),
 }
 
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Quickstart(args) => quickstart::run(args),
+        Command::Keys(args) => keys::run(args),
+        Command::Hash(args) => hash::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -19,7 +19,8 @@ pub fn veritrain() -> Command {
 /// Run a command and return its output, with stdout/stderr in the panic
 /// message if it could not start.
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
 }
 
 /// The interop Python interpreter: `$VERITRAIN_INTEROP_PYTHON`, else
@@ -34,14 +35,19 @@ pub fn interop_python() -> Option<PathBuf> {
     if path.exists() {
         return Some(path);
     }
-    require_or_skip(&format!("interop Python venv not found at {}", path.display()));
+    require_or_skip(&format!(
+        "interop Python venv not found at {}",
+        path.display()
+    ));
     None
 }
 
 /// Skip with a message, or panic under `CI=true`.
 pub fn require_or_skip(what: &str) {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{what}; under CI=true a missing component is a failure (run scripts/test to set it up)");
+        panic!(
+            "{what}; under CI=true a missing component is a failure (run scripts/test to set it up)"
+        );
     }
     eprintln!("SKIPPED: {what}; run scripts/test to set it up");
 }

@@ -301,8 +301,9 @@ impl Parser<'_> {
             let text: String = text.chars().take(32).collect();
             return Err(Error::CanonicalFloat(text));
         }
-        let digits = std::str::from_utf8(self.input.get(digits_start..self.pos).unwrap_or_default())
-            .map_err(|_| self.err("invalid number"))?;
+        let digits =
+            std::str::from_utf8(self.input.get(digits_start..self.pos).unwrap_or_default())
+                .map_err(|_| self.err("invalid number"))?;
         // Python's int("-0") is 0; keep the same normal form.
         let text = if negative && digits != "0" {
             format!("-{digits}")
@@ -315,7 +316,9 @@ impl Parser<'_> {
     fn hex4(&mut self) -> Result<u16> {
         let mut v: u16 = 0;
         for _ in 0..4 {
-            let b = self.bump().ok_or_else(|| self.err("truncated \\u escape"))?;
+            let b = self
+                .bump()
+                .ok_or_else(|| self.err("truncated \\u escape"))?;
             let d = (b as char)
                 .to_digit(16)
                 .ok_or_else(|| self.err("invalid \\u escape"))?;
@@ -384,12 +387,18 @@ mod tests {
 
     #[test]
     fn sorts_keys_and_strips_whitespace() {
-        assert_eq!(canon(r#"{ "b": 1, "a": [true, null] }"#), r#"{"a":[true,null],"b":1}"#);
+        assert_eq!(
+            canon(r#"{ "b": 1, "a": [true, null] }"#),
+            r#"{"a":[true,null],"b":1}"#
+        );
     }
 
     #[test]
     fn control_characters_stay_raw_and_only_quote_and_backslash_are_escaped() {
-        assert_eq!(canon(r#"["a\tb\n\u0000", "C:\\new", "q\"", "\u00e9"]"#), "[\"a\tb\n\u{0}\",\"C:\\\\new\",\"q\\\"\",\"é\"]");
+        assert_eq!(
+            canon(r#"["a\tb\n\u0000", "C:\\new", "q\"", "\u00e9"]"#),
+            "[\"a\tb\n\u{0}\",\"C:\\\\new\",\"q\\\"\",\"é\"]"
+        );
     }
 
     #[test]
@@ -400,9 +409,18 @@ mod tests {
 
     #[test]
     fn floats_refused_big_ints_kept() {
-        assert!(matches!(canonicalize(b"1.5"), Err(Error::CanonicalFloat(_))));
-        assert!(matches!(canonicalize(b"1e3"), Err(Error::CanonicalFloat(_))));
-        assert_eq!(canon("123456789012345678901234567890"), "123456789012345678901234567890");
+        assert!(matches!(
+            canonicalize(b"1.5"),
+            Err(Error::CanonicalFloat(_))
+        ));
+        assert!(matches!(
+            canonicalize(b"1e3"),
+            Err(Error::CanonicalFloat(_))
+        ));
+        assert_eq!(
+            canon("123456789012345678901234567890"),
+            "123456789012345678901234567890"
+        );
         assert_eq!(canon("-0"), "0");
     }
 

@@ -23,7 +23,9 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A symlink was found where only regular files and directories are allowed.
-    #[error("{path} is a symbolic link; links are refused so the manifest cannot point outside its root")]
+    #[error(
+        "{path} is a symbolic link; links are refused so the manifest cannot point outside its root"
+    )]
     HashSymlink {
         /// The offending path.
         path: PathBuf,
@@ -40,6 +42,17 @@ pub enum Error {
         /// The offending path.
         path: PathBuf,
     },
+    /// A file changed between listing it and hashing it.
+    #[error("{path} changed while being hashed ({detail}); hash files nobody is writing")]
+    HashChanged {
+        /// The file.
+        path: PathBuf,
+        /// What changed.
+        detail: String,
+    },
+    /// A hashing option is out of range.
+    #[error("invalid hashing option: {0}")]
+    HashOption(String),
     /// Two inputs produced the same manifest path.
     #[error("two inputs map to the same manifest path {path:?}")]
     HashDuplicatePath {
@@ -73,6 +86,54 @@ pub enum Error {
     #[error("signature check failed: {0}")]
     Signature(String),
 
+    /// Fewer distinct trusted keys signed than the threshold requires.
+    #[error(
+        "found valid signatures by {found} distinct trusted key(s), {needed} required \
+         (signatures by unknown keys, or whose keyid does not match the key, are not counted)"
+    )]
+    SignatureThreshold {
+        /// Distinct trusted keys required.
+        needed: usize,
+        /// Distinct trusted keys whose signatures verified.
+        found: usize,
+    },
+
+    // ----- untrusted input bounds ----------------------------------------
+    /// An input is over a configured limit.
+    #[error("{what} is too large: {actual} exceeds the limit of {limit}")]
+    TooLarge {
+        /// What was measured (e.g. "DSSE envelope").
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+        /// The measured size or count.
+        actual: usize,
+    },
+
+    // ----- DSSE and in-toto Statement v1 ---------------------------------
+    /// A verified envelope holds a different kind of document than expected.
+    #[error("payload type is {found:?}, expected {expected:?}")]
+    PayloadType {
+        /// The payload type the caller asked for.
+        expected: String,
+        /// The (authenticated) payload type of the envelope.
+        found: String,
+    },
+    /// A Statement whose `_type` is not in-toto Statement v1.
+    #[error("statement `_type` is {found:?}, expected \"https://in-toto.io/Statement/v1\"")]
+    StatementType {
+        /// The `_type` found.
+        found: String,
+    },
+    /// A Statement whose predicate is not of the requested type.
+    #[error("predicate type is {found:?}, expected {expected:?}")]
+    PredicateType {
+        /// The predicate type asked for.
+        expected: String,
+        /// The statement's `predicateType`.
+        found: String,
+    },
+
     // ----- in-toto verification ------------------------------------------
     /// The layout has expired.
     #[error("layout expired at {0}")]
@@ -100,8 +161,23 @@ pub enum Error {
     /// A layout feature we deliberately do not run.
     #[error("unsupported layout feature: {0}")]
     Unsupported(String),
+    /// An artifact rule in a layout is not in one of the rule formats.
+    #[error("malformed artifact rule {rule:?}: {detail}")]
+    RuleFormat {
+        /// The rule's words, joined by spaces.
+        rule: String,
+        /// Python in-toto's message for this mistake.
+        detail: String,
+    },
 
     // ----- key sets ------------------------------------------------------
+    /// A key set document breaks a rule of the format (duplicate key IDs,
+    /// a key ID that is not the key's, a revoked key without a time, ...).
+    #[error("invalid key set: {0}")]
+    KeysetInvalid(String),
+    /// The attestation records no signing time to check key validity at.
+    #[error("no signing time to check the key at: {0}")]
+    SigningTime(String),
     /// A signing key is unknown, not yet valid, expired or revoked.
     #[error("signing key {keyid} is not valid at {at}: {reason}")]
     KeyNotValid {
@@ -123,6 +199,8 @@ impl Error {
             Error::HashSpecialFile { .. } => "hash.special_file",
             Error::HashPathEscape { .. } => "hash.path_escape",
             Error::HashDuplicatePath { .. } => "hash.duplicate_path",
+            Error::HashChanged { .. } => "hash.changed",
+            Error::HashOption(_) => "hash.invalid_option",
             Error::KeyInvalid(_) => "key.invalid",
             Error::KeyUnsupported(_) => "key.unsupported",
             Error::Malformed { .. } => "format.malformed",
@@ -132,7 +210,15 @@ impl Error {
             Error::StepThreshold { .. } => "intoto.threshold",
             Error::ArtifactRule { .. } => "intoto.artifact_rule",
             Error::Unsupported(_) => "intoto.unsupported",
+            Error::RuleFormat { .. } => "intoto.rule_format",
             Error::KeyNotValid { .. } => "keyset.key_not_valid",
+            Error::KeysetInvalid(_) => "keyset.invalid",
+            Error::SigningTime(_) => "keyset.signing_time",
+            Error::SignatureThreshold { .. } => "signature.threshold",
+            Error::TooLarge { .. } => "input.too_large",
+            Error::PayloadType { .. } => "dsse.payload_type",
+            Error::StatementType { .. } => "statement.type",
+            Error::PredicateType { .. } => "statement.predicate_type",
         }
     }
 

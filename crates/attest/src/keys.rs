@@ -190,15 +190,17 @@ impl PublicKey {
             ("ed25519", "ed25519") => {
                 let raw = hex::decode(&dict.keyval.public)
                     .map_err(|e| Error::KeyInvalid(format!("Ed25519 keyval.public: {e}")))?;
-                let raw: [u8; 32] = raw
-                    .try_into()
-                    .map_err(|_| Error::KeyInvalid("Ed25519 keyval.public must be 32 bytes".into()))?;
+                let raw: [u8; 32] = raw.try_into().map_err(|_| {
+                    Error::KeyInvalid("Ed25519 keyval.public must be 32 bytes".into())
+                })?;
                 let k = ed25519_dalek::VerifyingKey::from_bytes(&raw)
                     .map_err(|e| Error::KeyInvalid(format!("Ed25519 keyval.public: {e}")))?;
                 Self::new(PublicInner::Ed25519(k))?
             }
             (kt, sc) => {
-                return Err(Error::KeyUnsupported(format!("keytype {kt:?} scheme {sc:?}")));
+                return Err(Error::KeyUnsupported(format!(
+                    "keytype {kt:?} scheme {sc:?}"
+                )));
             }
         };
         // The dictionary as given must be the one whose hash is the key ID;
@@ -262,7 +264,9 @@ impl PrivateKey {
         let mut rng = rand_core::OsRng;
         let inner = match alg {
             Algorithm::EcdsaP256 => PrivateInner::P256(p256::ecdsa::SigningKey::random(&mut rng)),
-            Algorithm::Ed25519 => PrivateInner::Ed25519(ed25519_dalek::SigningKey::generate(&mut rng)),
+            Algorithm::Ed25519 => {
+                PrivateInner::Ed25519(ed25519_dalek::SigningKey::generate(&mut rng))
+            }
         };
         Self::from_inner(inner)
     }
@@ -392,7 +396,10 @@ mod tests {
         // From securesystemslib 1.6.0 `SSlibKey.from_crypto` on this machine.
         let pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEbAUl/QZBODBlFwr43d0KYnpmswpn\nXxRGmbGuno9fdXVG2NICX04xlel8lfm3D+NYuzrJeYuTpQkgLvpvzbB9bw==\n-----END PUBLIC KEY-----\n";
         let key = PublicKey::from_spki_pem(pem).unwrap();
-        assert_eq!(key.keyid(), "73c022b3909b99cd898a48c0b6b270d6e5aab458afd6333cbd683d3e858a9bd0");
+        assert_eq!(
+            key.keyid(),
+            "73c022b3909b99cd898a48c0b6b270d6e5aab458afd6333cbd683d3e858a9bd0"
+        );
         assert_eq!(key.key_dict().unwrap().keyval.public, pem);
     }
 
@@ -406,7 +413,10 @@ mod tests {
             },
         };
         let key = PublicKey::from_key_dict(&dict).unwrap();
-        assert_eq!(key.keyid(), "7c17db1587312feb97e1400bef2cdacb7f786575c813203d8de5267fd9a81e13");
+        assert_eq!(
+            key.keyid(),
+            "7c17db1587312feb97e1400bef2cdacb7f786575c813203d8de5267fd9a81e13"
+        );
     }
 
     #[test]
@@ -415,7 +425,8 @@ mod tests {
             let key = PrivateKey::generate(alg).unwrap();
             let again = PrivateKey::from_pem(&key.to_pkcs8_pem().unwrap()).unwrap();
             assert_eq!(again.public_key(), key.public_key());
-            let public = PublicKey::from_spki_pem(&key.public_key().to_spki_pem().unwrap()).unwrap();
+            let public =
+                PublicKey::from_spki_pem(&key.public_key().to_spki_pem().unwrap()).unwrap();
             let sig = key.sign(b"msg").unwrap();
             public.verify(b"msg", &sig).unwrap();
             assert!(public.verify(b"msh", &sig).is_err());
@@ -435,13 +446,19 @@ mod tests {
 
     #[test]
     fn garbage_keys_are_errors_not_panics() {
-        assert!(PrivateKey::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").is_err());
+        assert!(
+            PrivateKey::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+                .is_err()
+        );
         assert!(PublicKey::from_spki_pem("hello").is_err());
         let bad = KeyDict {
             keytype: "rsa".into(),
             scheme: "rsassa-pss-sha256".into(),
             keyval: KeyVal { public: "x".into() },
         };
-        assert_eq!(PublicKey::from_key_dict(&bad).unwrap_err().code(), "key.unsupported");
+        assert_eq!(
+            PublicKey::from_key_dict(&bad).unwrap_err().code(),
+            "key.unsupported"
+        );
     }
 }

@@ -17,8 +17,13 @@
 //! one, so code that acts on a document can only see checked data.
 
 pub mod cjson;
+pub mod dsse;
 pub mod error;
+pub mod hash;
+pub mod intoto;
 pub mod keys;
+pub mod keyset;
+pub mod statement;
 pub mod verified;
 
 pub use error::{Error, Result};

@@ -11,6 +11,10 @@ pub mod csv;
 pub mod definition;
 pub mod error;
 pub mod finding;
+pub mod image;
+pub mod keras;
+pub mod tfrecord;
+pub mod zip;
 
 pub use error::{Error, Result};
 pub use finding::{Finding, Location};
