@@ -1,6 +1,8 @@
 //! CSV validation through the public API: every rejection class built from
 //! raw bytes, statistics checked against hand-computed values, and the
 //! fast and general parsing paths checked against each other.
+// Helper functions outside #[test] fns unwrap and panic too; clippy.toml
+// only covers #[test] fns and #[cfg(test)] modules.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -1,6 +1,8 @@
 //! Every fixture under `tests/fixtures/definition/`: `ok_*.yaml` must parse,
 //! `fail_*.yaml` must be rejected with the code, key path and position its
 //! first line names (`# expect: <code> <path> <line>:<column>`).
+// Helper functions outside #[test] fns unwrap and panic too; clippy.toml
+// only covers #[test] fns and #[cfg(test)] modules.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

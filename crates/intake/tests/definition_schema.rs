@@ -6,6 +6,8 @@
 //! can see (the division docs/definition.md documents).
 //! Interop tier (needs the Python venv with jsonschema); run with
 //! `--ignored`.
+// Helper functions outside #[test] fns unwrap and panic too; clippy.toml
+// only covers #[test] fns and #[cfg(test)] modules.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

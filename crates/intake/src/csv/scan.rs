@@ -245,12 +245,6 @@ pub(super) fn unescape_bytes(content: &[u8], out: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
 

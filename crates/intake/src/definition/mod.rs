@@ -16,6 +16,7 @@
 //! (`columns[2].type`). The format is documented in `docs/definition.md`
 //! and `docs/schema/definition.schema.json`.
 
+mod bridge;
 mod validate;
 pub(crate) mod yaml;
 

@@ -1346,12 +1346,6 @@ fn tfrecord(
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod schema_tests {
     //! The JSON Schema in docs/schema names exactly the keys and words this
     //! validator allows.

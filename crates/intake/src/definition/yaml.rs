@@ -428,12 +428,6 @@ pub(crate) fn parse_tree(bytes: &[u8], limits: &DefinitionLimits) -> Result<Node
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
 
