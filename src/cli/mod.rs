@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod hash;
+mod inspect;
 mod keys;
 mod quickstart;
 
@@ -28,6 +29,8 @@ enum Command {
     Hash(hash::Args),
     /// Measure performance against reference tools.
     Bench(bench::Args),
+    /// Run the intake gate on a model and, optionally, a dataset with its definition.
+    Inspect(inspect::Args),
 }
 
 /// Run the parsed command line.
@@ -37,5 +40,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(args) => keys::run(args),
         Command::Hash(args) => hash::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Inspect(args) => inspect::run(args),
     }
 }

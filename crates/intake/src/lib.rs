@@ -11,6 +11,7 @@ pub mod csv;
 pub mod definition;
 pub mod error;
 pub mod finding;
+pub mod gate;
 pub mod image;
 pub mod keras;
 pub mod tfrecord;
