@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -38,14 +38,16 @@ use crate::command::{BindRole, OUTPUT_DIR, RUNTIME_DIR, SandboxCommand};
 use crate::error::{Error, Result};
 use crate::facts::{FACTS_SCHEMA, LimitFact, MountFact, PolicyFacts};
 use crate::outcome::{Captured, JobFailure, JobStatus, Outcome};
-use crate::output::{OutputMount, check_output_dir};
+use crate::output::check_output_dir;
 use crate::policy::{Gpu, HostIdentity, Policy, SANDBOX_GID, SANDBOX_UID};
 use crate::seccomp::SeccompProgram;
+use crate::staging::Staging;
 use crate::sys::{self, ChildSetup};
 
 /// Where Debian installs bubblewrap.
 pub const DEFAULT_BWRAP: &str = "/usr/bin/bwrap";
-/// Where the supervisor mounts output tmpfs (root-only, 0700).
+/// Where the supervisor stages each job's binds and output tmpfs (0711
+/// root: searchable by the service user, not listable).
 pub const DEFAULT_WORK_DIR: &str = "/run/veritrain-sandbox";
 
 /// How long cleanup may take to kill what is left of a job.
@@ -510,11 +512,10 @@ fn bits_for(meta: &fs::Metadata, ids: (u32, u32)) -> u32 {
     }
 }
 
-/// Check a bind source and return its canonical path. bwrap resolves and
-/// opens bind sources itself, as the service user, so the source must be
-/// readable by it and every directory above it searchable (bwrap 0.8 turns
-/// even `--bind-fd` into a path with `realpath`).
-fn check_source(path: &Path, ids: (u32, u32)) -> Result<String> {
+/// Check a bind source: it must be a directory or a regular file the
+/// service user can read (the job runs as that user). Returns its canonical
+/// path and whether it is a directory.
+fn check_source(path: &Path, ids: (u32, u32)) -> Result<(PathBuf, bool)> {
     let bad = |m: String| Error::InvalidCommand(format!("bind source {}: {m}", path.display()));
     let canon = fs::canonicalize(path).map_err(|e| bad(e.to_string()))?;
     let meta = fs::metadata(&canon).map_err(|e| bad(e.to_string()))?;
@@ -531,20 +532,7 @@ fn check_source(path: &Path, ids: (u32, u32)) -> Result<String> {
             meta.mode() & 0o7777
         )));
     }
-    for dir in canon.ancestors().skip(1) {
-        let m = fs::metadata(dir).map_err(|e| bad(e.to_string()))?;
-        if bits_for(&m, ids) & 1 == 0 {
-            return Err(bad(format!(
-                "{} (mode {:o}) is not searchable by the sandbox's service user",
-                dir.display(),
-                m.mode() & 0o7777
-            )));
-        }
-    }
-    canon
-        .to_str()
-        .map(str::to_owned)
-        .ok_or_else(|| bad("path is not UTF-8".into()))
+    Ok((canon, meta.is_dir()))
 }
 
 /// A stream reader that keeps the last `cap` bytes.
@@ -795,7 +783,7 @@ impl Sandbox for Bubblewrap {
         let facts = facts_of(self, policy, cmd, &lay, ids, seccomp.as_ref(), &cgroups)?;
 
         // What bwrap reads.
-        let bind_paths: Vec<String> = cmd
+        let sources: Vec<(PathBuf, bool)> = cmd
             .binds
             .iter()
             .map(|b| check_source(&b.source, ids))
@@ -807,22 +795,28 @@ impl Sandbox for Bubblewrap {
             .map_err(|e| Error::io("creating the seccomp memfd", e))?;
         let (status_r, status_w) = sys::pipe().map_err(|e| Error::io("creating a pipe", e))?;
 
-        // Per-job host state: output tmpfs, cgroups. Both clean up on drop.
+        // Per-job host state: staged binds, output tmpfs, cgroups. All clean
+        // up on drop if anything below fails.
         let name = job_name();
-        fs::create_dir_all(&self.work_dir)
-            .map_err(|e| Error::io(format!("creating {}", self.work_dir.display()), e))?;
-        // Searchable, not listable: bwrap (as the service user) must reach
-        // the output mount below it by path.
-        fs::set_permissions(&self.work_dir, fs::Permissions::from_mode(0o711))
-            .map_err(|e| Error::io(format!("chmod {}", self.work_dir.display()), e))?;
-        let output = match &cmd.output {
-            Some(_) => Some(OutputMount::mount(
-                &self.work_dir.join(&name),
-                policy.limits.output_bytes,
-                policy.limits.output_inodes,
-                ids.0,
-                ids.1,
-            )?),
+        let mut staging = Staging::create(&self.work_dir, &name)?;
+        let bind_paths: Vec<String> = sources
+            .iter()
+            .enumerate()
+            .map(|(i, (src, is_dir))| staging.bind(i, src, *is_dir))
+            .collect::<Result<_>>()?;
+        let output_path = match &cmd.output {
+            Some(_) => Some(
+                staging
+                    .mount_output(
+                        policy.limits.output_bytes,
+                        policy.limits.output_inodes,
+                        ids.0,
+                        ids.1,
+                    )?
+                    .path()
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
             None => None,
         };
         let job = cgroups.create(&policy.cgroup_parent, &name, &policy.limits)?;
@@ -831,9 +825,7 @@ impl Sandbox for Bubblewrap {
         let fds = Fds {
             seccomp: seccomp_fd.as_ref().map(AsRawFd::as_raw_fd),
             binds: bind_paths,
-            output: output
-                .as_ref()
-                .map(|o| o.path().to_string_lossy().into_owned()),
+            output: output_path,
             status: status_w.as_raw_fd(),
         };
         let args = bwrap_args(policy, cmd, &lay, &fds);
@@ -962,13 +954,11 @@ impl Sandbox for Bubblewrap {
         }
         let usage = job.stats();
 
-        let output_report = match (&output, &cmd.output) {
+        let output_report = match (staging.output(), &cmd.output) {
             (Some(m), Some(dest)) => Some(m.copy_out(dest)?),
             _ => None,
         };
-        if let Some(m) = output {
-            m.unmount()?;
-        }
+        staging.finish()?;
         job.remove()?;
 
         let backend_signal = if timed_out { None } else { status.signal() };

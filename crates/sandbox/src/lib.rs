@@ -43,6 +43,7 @@ mod outcome;
 mod output;
 mod policy;
 mod seccomp;
+mod staging;
 mod sys;
 
 pub use bwrap::{Bubblewrap, DEFAULT_BWRAP, DEFAULT_WORK_DIR};

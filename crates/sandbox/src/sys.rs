@@ -208,6 +208,41 @@ pub(crate) fn mount_tmpfs(target: &Path, flags: libc::c_ulong, options: &str) ->
     Ok(())
 }
 
+/// Bind-mount `source` on `target`, then make that mount read-only,
+/// `nosuid` and `nodev`.
+pub(crate) fn bind_mount_ro(source: &Path, target: &Path) -> io::Result<()> {
+    let src = cstring(source)?;
+    let dst = cstring(target)?;
+    // SAFETY: valid NUL-terminated paths; null fstype and data are allowed
+    // for a bind mount.
+    check(unsafe {
+        libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REC,
+            std::ptr::null(),
+        )
+    })?;
+    let flags =
+        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
+    // SAFETY: as above; a bind remount changes only the mount's flags.
+    let r = check(unsafe {
+        libc::mount(
+            std::ptr::null(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        )
+    });
+    if let Err(e) = r {
+        let _ = umount_detach(target);
+        return Err(e);
+    }
+    Ok(())
+}
+
 /// Detach the mount at `target` (lazy: it goes once nothing uses it).
 pub(crate) fn umount_detach(target: &Path) -> io::Result<()> {
     let target = cstring(target)?;

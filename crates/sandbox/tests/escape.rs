@@ -965,6 +965,38 @@ fn bad_commands_are_refused_before_anything_runs() {
 }
 
 #[test]
+fn sources_below_private_directories_are_still_bound_read_only() {
+    let Some(backends) = backends() else { return };
+    let _g = shared();
+    for sb in &backends {
+        // /tmp/<private 0700>/inputs (0755): the service user cannot reach
+        // it on the host, the supervisor stages it for bwrap.
+        let private = tempfile::tempdir().unwrap();
+        fs::set_permissions(
+            private.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let inputs = private.path().join("inputs");
+        fs::create_dir(&inputs).unwrap();
+        fs::set_permissions(&inputs, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        fs::write(inputs.join("data.csv"), b"a,b\n1,2\n").unwrap();
+        let cmd = SandboxCommand::new("/bin/sh")
+            .args([
+                "-c",
+                "cat /in/data.csv; touch /in/x 2>&1; grep ' /in ' /proc/self/mountinfo",
+            ])
+            .inputs(&inputs);
+        let o = run(sb.as_ref(), &cmd, &Policy::for_testing());
+        let out = o.stdout.text();
+        assert!(out.starts_with("a,b\n1,2\n"), "{out}");
+        assert!(out.contains("Read-only file system"), "{out}");
+        assert!(out.contains(" ro,"), "{out}");
+        assert_nothing_left(&o);
+    }
+}
+
+#[test]
 fn gpu_option_binds_nvidia_devices_or_refuses() {
     let Some(backends) = backends() else { return };
     let _g = shared();
