@@ -91,7 +91,10 @@ fn main() {
         eprintln!("SKIPPED: the sandbox benchmark needs root");
         return;
     }
-    let sb = match Bubblewrap::new() {
+    // `$VERITRAIN_BWRAP` overrides the bubblewrap binary.
+    let bwrap = std::env::var("VERITRAIN_BWRAP")
+        .unwrap_or_else(|_| veritrain_sandbox::DEFAULT_BWRAP.to_owned());
+    let sb = match Bubblewrap::with_program(bwrap) {
         Ok(sb) => sb,
         Err(e) => {
             eprintln!("SKIPPED: {e}");

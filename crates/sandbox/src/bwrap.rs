@@ -384,7 +384,7 @@ fn facts_of(
             ),
         });
     }
-    let cg = cgroups.facts(&policy.limits)?;
+    let cg = cgroups.facts(&policy.limits, &policy.cgroup_parent)?;
     let version_of = |c: &str| {
         cg.controllers
             .iter()
@@ -689,6 +689,12 @@ fn decide(
     let failure = if timed_out {
         Some(JobFailure::Timeout {
             limit_secs: l.wall_time.as_secs(),
+        })
+    } else if oom_kills > 0 && exit_code != Some(0) {
+        // On cgroup v2 `memory.oom.group` kills bwrap along with the job,
+        // so there may be no exit code at all.
+        Some(JobFailure::OutOfMemory {
+            limit_bytes: l.memory_bytes,
         })
     } else if let Some(signal) = backend_signal {
         Some(JobFailure::BackendKilled { signal })
@@ -1078,6 +1084,11 @@ mod tests {
         assert_eq!(
             f(decide(&p, None, Some(9), false, 0, 0, false)),
             "job.backend_killed"
+        );
+        // v2 oom.group: bwrap itself was killed with the job.
+        assert_eq!(
+            f(decide(&p, None, Some(9), false, 1, 0, false)),
+            "job.out_of_memory"
         );
     }
 

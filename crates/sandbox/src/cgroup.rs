@@ -8,10 +8,11 @@
 //!
 //! * **cgroup v2** (one hierarchy): the job cgroup goes under the parent
 //!   (default: the supervisor's own cgroup); the needed controllers are
-//!   enabled in the parent's `cgroup.subtree_control`. If the parent holds
-//!   processes (the "no internal processes" rule makes that fail with
-//!   `EBUSY`), the supervisor first moves itself into a leaf
-//!   `veritrain-supervisor` below it. Kill: `cgroup.kill`.
+//!   enabled in the parent's `cgroup.subtree_control`. If the parent is the
+//!   supervisor's own cgroup and holds processes (the "no internal
+//!   processes" rule makes that fail with `EBUSY`), the supervisor first
+//!   moves that cgroup's processes into a leaf `veritrain-supervisor` below
+//!   it. Kill: `cgroup.kill`.
 //! * **cgroup v1 / hybrid** (one hierarchy per controller, plus possibly a
 //!   controller-less v2 tree at `/sys/fs/cgroup/unified`): the job cgroup is
 //!   created under the supervisor's own cgroup in the `memory`, `pids`,
@@ -246,9 +247,25 @@ impl CgroupHost {
         }
     }
 
-    /// Where each limit will be enforced, without creating anything.
-    fn plan(&self, limits: &Limits) -> Result<Vec<(&'static str, Version, PathBuf)>> {
-        let mut plan = Vec::new();
+    /// Which controllers the job uses and in which hierarchy, without
+    /// creating anything. A controller is used when its limit is set
+    /// (`memory`, `pids`, `cpu`) or, on v1, for accounting and killing
+    /// (`cpuacct`, `freezer`). v1 wins where a controller is bound to a v1
+    /// hierarchy (hybrid hosts); on v2 it must be available in the parent
+    /// cgroup's `cgroup.controllers`.
+    fn plan(&self, limits: &Limits, parent: &CgroupParent) -> Result<Vec<(&'static str, Version)>> {
+        let (v2_base, v2_available): (Option<PathBuf>, Vec<String>) = match self.v2() {
+            Some(h) => {
+                let dir = h.dir_of(&base_path(h, parent)).ok();
+                let list = dir
+                    .as_ref()
+                    .and_then(|d| read_string(&d.join("cgroup.controllers")).ok())
+                    .map(|s| s.split_whitespace().map(str::to_owned).collect())
+                    .unwrap_or_default();
+                (dir, list)
+            }
+            None => (None, Vec::new()),
+        };
         let wanted: [(&'static str, bool); 5] = [
             ("memory", limits.memory_bytes.is_some()),
             ("pids", limits.pids.is_some()),
@@ -256,15 +273,33 @@ impl CgroupHost {
             ("cpuacct", false),
             ("freezer", false),
         ];
+        let mut plan = Vec::new();
         for (c, required) in wanted {
-            if let Some(h) = self.v1(c) {
-                plan.push((c, Version::V1, h.mount.clone()));
-            } else if let Some(h) = self.v2().filter(|h| h.has(c)) {
-                plan.push((c, Version::V2, h.mount.clone()));
+            let accounting = matches!(c, "cpuacct" | "freezer");
+            if !required && !accounting {
+                continue;
+            }
+            if self.v1(c).is_some() {
+                plan.push((c, Version::V1));
+            } else if required && v2_available.iter().any(|x| x == c) {
+                plan.push((c, Version::V2));
             } else if required {
+                let where_ = v2_base
+                    .as_ref()
+                    .map(|d| {
+                        format!(
+                            "{} lists [{}]",
+                            d.join("cgroup.controllers").display(),
+                            v2_available.join(" ")
+                        )
+                    })
+                    .unwrap_or_else(|| "no cgroup v2 hierarchy is mounted".to_owned());
                 return Err(Error::cgroup(
-                    "/sys/fs/cgroup",
-                    format!("the {c} controller is not available in any mounted hierarchy"),
+                    v2_base.unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup")),
+                    format!(
+                        "the {c} controller is not available (no v1 hierarchy has it; {where_}); \
+                         delegate it to the worker's cgroup or set that limit to None"
+                    ),
                 ));
             }
         }
@@ -272,11 +307,11 @@ impl CgroupHost {
     }
 
     /// How `limits` will be enforced, for the facts.
-    pub(crate) fn facts(&self, limits: &Limits) -> Result<CgroupFacts> {
+    pub(crate) fn facts(&self, limits: &Limits, parent: &CgroupParent) -> Result<CgroupFacts> {
         let mut controllers: Vec<(String, String)> = self
-            .plan(limits)?
+            .plan(limits, parent)?
             .into_iter()
-            .map(|(c, v, _)| {
+            .map(|(c, v)| {
                 let v = match v {
                     Version::V1 => "v1",
                     Version::V2 => "v2",
@@ -299,19 +334,19 @@ impl CgroupHost {
         name: &str,
         limits: &Limits,
     ) -> Result<JobCgroup> {
-        let plan = self.plan(limits)?;
+        let plan = self.plan(limits, parent)?;
         let mut job = JobCgroup { dirs: Vec::new() };
         // One directory per hierarchy used; v2 once, for all its controllers
         // and for kill/tracking.
-        let mut v2_controllers: Vec<&'static str> = plan
+        let v2_controllers: Vec<&'static str> = plan
             .iter()
-            .filter(|(_, v, _)| *v == Version::V2)
-            .map(|(c, _, _)| *c)
+            .filter(|(_, v)| *v == Version::V2)
+            .map(|(c, _)| *c)
             .collect();
-        v2_controllers.retain(|c| *c != "cpuacct" && *c != "freezer");
         if let Some(h) = self.v2() {
             let base = base_path(h, parent);
             let base_dir = h.dir_of(&base)?;
+            ensure_parent(parent, &base_dir)?;
             if !v2_controllers.is_empty() {
                 enable_v2_controllers(h, &base, &base_dir, &v2_controllers)?;
             }
@@ -323,7 +358,7 @@ impl CgroupHost {
                 controllers: v2_controllers.clone(),
             });
         }
-        for (c, v, _) in &plan {
+        for (c, v) in &plan {
             if *v != Version::V1 {
                 continue;
             }
@@ -338,7 +373,9 @@ impl CgroupHost {
                 continue;
             }
             let base = base_path(h, parent);
-            let dir = h.dir_of(&base)?.join(name);
+            let base_dir = h.dir_of(&base)?;
+            ensure_parent(parent, &base_dir)?;
+            let dir = base_dir.join(name);
             if let Err(e) = make_dir(&dir) {
                 job.remove_dirs();
                 return Err(e);
@@ -383,6 +420,14 @@ fn base_path(h: &Hierarchy, parent: &CgroupParent) -> String {
     }
 }
 
+/// An explicit parent is created if missing (it is kept afterwards).
+fn ensure_parent(parent: &CgroupParent, dir: &Path) -> Result<()> {
+    if matches!(parent, CgroupParent::Path { .. }) && !dir.is_dir() {
+        fs::create_dir_all(dir).map_err(|e| Error::cgroup(dir, format!("cannot create: {e}")))?;
+    }
+    Ok(())
+}
+
 fn make_dir(dir: &Path) -> Result<()> {
     fs::create_dir(dir).map_err(|e| Error::cgroup(dir, format!("cannot create: {e}")))
 }
@@ -411,8 +456,11 @@ fn enable_v2_controllers(
     match write_file(&ctl, &value) {
         Ok(()) => Ok(()),
         Err(first) => {
-            // "No internal processes": if we live in `base` ourselves, move
-            // into a leaf below it and try again.
+            // "No internal processes": a cgroup that holds processes cannot
+            // hand controllers to its children. If `base` is our own
+            // cgroup, move its processes (this supervisor and whatever was
+            // started with it, e.g. a container's init) into a leaf below
+            // it, as container runtimes do, and try again.
             if h.own != base {
                 return Err(first);
             }
@@ -420,14 +468,26 @@ fn enable_v2_controllers(
             if !leaf.is_dir() {
                 make_dir(&leaf)?;
             }
-            write_file(&leaf.join("cgroup.procs"), "0")?;
+            let procs = base_dir.join("cgroup.procs");
+            // Processes may fork while we move them: a few rounds.
+            for _ in 0..10 {
+                let pids = read_string(&procs).map_err(|e| Error::cgroup(&procs, e.to_string()))?;
+                if pids.trim().is_empty() {
+                    break;
+                }
+                for pid in pids.lines() {
+                    // A process that exited meanwhile is not an error.
+                    let _ = write_file(&leaf.join("cgroup.procs"), pid.trim());
+                }
+            }
             write_file(&ctl, &value).map_err(|e| {
                 Error::cgroup(
                     &ctl,
                     format!(
-                        "cannot enable {value} even after moving the supervisor into {}: {e}; \
+                        "cannot enable {value} even after moving the processes of {} into {}: {e}; \
                          delegate a cgroup to the worker (e.g. systemd Delegate=yes) and set \
                          the policy's cgroup_parent",
+                        base_dir.display(),
                         leaf.display()
                     ),
                 )
@@ -727,15 +787,12 @@ mod tests {
         // name=systemd is not a controller.
         assert!(h.v1("systemd").is_none());
         let limits = Limits::default();
-        let plan = h.plan(&limits).unwrap();
-        assert!(
-            plan.iter()
-                .any(|(c, v, _)| *c == "memory" && *v == Version::V1)
-        );
-        assert!(
-            plan.iter()
-                .any(|(c, v, _)| *c == "pids" && *v == Version::V1)
-        );
+        let plan = h.plan(&limits, &CgroupParent::Own).unwrap();
+        assert!(plan.contains(&("memory", Version::V1)));
+        assert!(plan.contains(&("pids", Version::V1)));
+        assert!(plan.contains(&("freezer", Version::V1)));
+        // No CPU quota set: no cpu cgroup.
+        assert!(!plan.iter().any(|(c, _)| *c == "cpu"));
     }
 
     #[test]
@@ -752,7 +809,9 @@ mod tests {
         assert!(v2.dir_of("/elsewhere").is_err());
         // Without the controllers listed, memory/pids limits cannot be planned.
         assert_eq!(
-            h.plan(&Limits::default()).unwrap_err().code(),
+            h.plan(&Limits::default(), &CgroupParent::Own)
+                .unwrap_err()
+                .code(),
             "sandbox.cgroup"
         );
         let none = Limits {
@@ -760,7 +819,7 @@ mod tests {
             pids: None,
             ..Limits::default()
         };
-        assert!(h.plan(&none).unwrap().is_empty());
+        assert!(h.plan(&none, &CgroupParent::Own).unwrap().is_empty());
     }
 
     #[test]

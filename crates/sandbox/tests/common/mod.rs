@@ -23,7 +23,12 @@ use veritrain_sandbox::{
     Bubblewrap, DEFAULT_SERVICE_USER, Outcome, Policy, Sandbox, SandboxCommand,
 };
 
-pub const PYTHON: &str = "/usr/bin/python3.11";
+/// The interpreter for the probe, inside and outside the sandbox (it must
+/// live under `/usr`, the only system directory bound in):
+/// `$VERITRAIN_TEST_PYTHON`, default Debian's `/usr/bin/python3.11`.
+pub fn python() -> String {
+    std::env::var("VERITRAIN_TEST_PYTHON").unwrap_or_else(|_| "/usr/bin/python3.11".to_owned())
+}
 
 /// Tests that look for *any* process of the service uid take this lock for
 /// writing; every other sandbox test holds it for reading.
@@ -73,11 +78,15 @@ pub fn backends() -> Option<Vec<Box<dyn Sandbox>>> {
         require_or_skip(&format!("service user {DEFAULT_SERVICE_USER} is missing"));
         return None;
     }
-    if !Path::new(PYTHON).exists() {
-        require_or_skip(&format!("{PYTHON} is missing"));
+    if !Path::new(&python()).exists() {
+        require_or_skip(&format!("{} is missing", python()));
         return None;
     }
-    match Bubblewrap::new() {
+    // `$VERITRAIN_BWRAP` overrides the bubblewrap binary (default
+    // /usr/bin/bwrap).
+    let bwrap = std::env::var("VERITRAIN_BWRAP")
+        .unwrap_or_else(|_| veritrain_sandbox::DEFAULT_BWRAP.to_owned());
+    match Bubblewrap::with_program(bwrap) {
         Ok(b) => Some(vec![Box::new(b)]),
         Err(e) => {
             require_or_skip(&format!("bubblewrap is not usable: {e}"));
@@ -134,7 +143,7 @@ impl Job {
 
     /// The probe command with the job's binds.
     pub fn probe(&self, args: &[&str]) -> SandboxCommand {
-        SandboxCommand::new(PYTHON)
+        SandboxCommand::new(python())
             .args(["-I", "/opt/app/escape.py"])
             .args(args.iter().copied())
             .code(&self.code)
@@ -147,7 +156,7 @@ impl Job {
     /// Run the probe outside any sandbox (to show a control matters), as
     /// the service user or as root.
     pub fn bare(&self, args: &[&str], as_root: bool) -> (i32, Vec<Value>) {
-        let mut c = Command::new(PYTHON);
+        let mut c = Command::new(python());
         c.arg("-I").arg(self.code.join("escape.py")).args(args);
         c.env("IN_SANDBOX", "1");
         if !as_root {
