@@ -1102,6 +1102,63 @@ fn an_explicit_cgroup_parent_holds_the_jobs() {
 }
 
 #[test]
+fn cpu_affinity_and_quota_apply() {
+    let Some(backends) = backends() else { return };
+    let _g = shared();
+    for sb in &backends {
+        let p = Policy {
+            limits: veritrain_sandbox::Limits {
+                cpu_affinity: Some(vec![0]),
+                cpu_quota_cores: Some(0.5),
+                ..veritrain_sandbox::Limits::for_testing()
+            },
+            ..Policy::for_testing()
+        };
+        // Half a core: a busy loop of 0.6 s of CPU takes more than 1 s of wall
+        // time; the affinity mask shows in /proc.
+        let cmd = SandboxCommand::new("/bin/sh").args([
+            "-c",
+            "grep Cpus_allowed_list /proc/self/status; nproc; \
+             t0=$(date +%s%N); i=0; while [ $(( $(date +%s%N) - t0 )) -lt 1500000000 ]; do i=$((i+1)); done; \
+             echo done",
+        ]);
+        let o = run(sb.as_ref(), &cmd, &p);
+        let out = o.stdout.text();
+        assert!(out.contains("Cpus_allowed_list:\t0\n"), "{out}");
+        assert!(out.contains("\n1\n"), "nproc: {out}");
+        let cpu = o.usage.cpu_usage_usec.unwrap();
+        // 1.5 s of wall clock spinning at most half a core (with slack for
+        // accounting granularity).
+        assert!(
+            cpu < 1_100_000,
+            "{cpu} us of CPU in 1.5 s at a 0.5-core quota"
+        );
+        // Loosened: without the quota the same loop burns clearly more CPU
+        // (1.4-1.5 s against 0.76-0.79 s with it on the busy build host).
+        let mut loose = p.clone();
+        loose.limits.cpu_quota_cores = None;
+        let free = run(sb.as_ref(), &cmd, &loose).usage.cpu_usage_usec.unwrap();
+        assert!(
+            free > cpu * 5 / 4,
+            "{free} us without quota vs {cpu} us with"
+        );
+        let limit = o
+            .facts
+            .limits
+            .iter()
+            .find(|l| l.name == "cpu_quota")
+            .unwrap()
+            .clone();
+        assert_eq!(limit.value, Some(500));
+        assert!(
+            limit.mechanism.starts_with("cgroup-v"),
+            "{}",
+            limit.mechanism
+        );
+    }
+}
+
+#[test]
 fn concurrent_jobs_are_isolated_from_each_other() {
     let Some(backends) = backends() else { return };
     let _g = shared();
