@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Needs root, bubblewrap and the service user; prints a Markdown table
-//! (recorded in `docs/benchmarks-sandbox.md`).
+//! (recorded in `docs/benchmarks.md`).
 
 // A benchmark: a panic is a failed run, which is the point.
 #![allow(
