@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod bom;
 mod hash;
+mod inspect;
 mod keys;
 mod quickstart;
 
@@ -31,6 +32,8 @@ enum Command {
     Bench(bench::Args),
     /// Show an AIBoM (CycloneDX 1.6 ML-BOM) as a model card, JSON or HTML.
     Bom(bom::Args),
+    /// Run the intake gate on a model and, optionally, a dataset with its definition.
+    Inspect(inspect::Args),
 }
 
 /// Run the parsed command line.
@@ -41,5 +44,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Hash(args) => hash::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Bom(args) => bom::run(args),
+        Command::Inspect(args) => inspect::run(args),
     }
 }

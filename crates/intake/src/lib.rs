@@ -7,8 +7,11 @@
 //! code and its location. The AIBoM records those verdicts as facts the
 //! platform observed.
 
+pub mod csv;
+pub mod definition;
 pub mod error;
 pub mod finding;
+pub mod gate;
 pub mod image;
 pub mod keras;
 pub mod tfrecord;

@@ -1,6 +1,5 @@
 //! Image datasets: benign layouts pass; every attack class is refused.
 
-
 use std::io::Cursor as IoCursor;
 
 use proptest::prelude::*;

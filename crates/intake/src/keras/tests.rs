@@ -2,7 +2,6 @@
 //! see `tests/fixtures/keras/make_fixtures.py`) and over hostile inputs
 //! built in the tests from raw bytes and JSON, one per attack technique.
 
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

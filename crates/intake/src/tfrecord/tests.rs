@@ -1,7 +1,6 @@
 //! TFRecord: a benign file passes; every framing and content attack is
 //! refused. Records come from the test writer below, built field by field.
 
-
 use proptest::prelude::*;
 
 use super::*;

@@ -1,6 +1,5 @@
 //! Every attack class on the ZIP reader, each built from raw bytes.
 
-
 use std::io::{Cursor as IoCursor, Read};
 
 use proptest::prelude::*;

@@ -5,7 +5,6 @@
 //! either header can be overridden so the hostile archives in the tests are
 //! built from raw bytes, field by field.
 
-
 /// Overrides for one member's local header.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LocalOverride {
