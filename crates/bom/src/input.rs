@@ -406,8 +406,9 @@ pub struct Dataset {
     /// Class names, in label order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<String>,
-    /// Intake's statistics (CSV column statistics, image counts, record
-    /// counts), as JSON; every leaf becomes one property.
+    /// Intake's statistics as JSON: `serde_json::to_value` of the intake
+    /// report (`csv::CsvReport`, `image::ImageDatasetReport`,
+    /// `tfrecord::TfrecordReport`); every leaf becomes one property.
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub stats: Value,
     /// What the user said about it.
@@ -472,8 +473,9 @@ pub struct Environment {
     pub gpus: Vec<Gpu>,
     /// Every runtime package.
     pub packages: Vec<Package>,
-    /// The sandbox policy's facts (namespaces, seccomp, network, limits);
-    /// every leaf becomes one property.
+    /// The sandbox policy's facts (namespaces, seccomp, network, limits):
+    /// `serde_json::to_value` of `veritrain_sandbox::PolicyFacts`; every
+    /// leaf becomes one property.
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub sandbox: Value,
 }

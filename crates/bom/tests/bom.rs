@@ -919,3 +919,62 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_real_csv_report_becomes_one_property_per_statistic() {
+    use veritrain_intake::csv::{CsvLimits, validate_csv};
+    use veritrain_intake::definition::{DefinitionLimits, parse_definition};
+    let def = parse_definition(
+        br#"
+version: 1
+type: csv
+columns:
+  - {name: a, type: float}
+  - {name: b, type: float, nullable: true}
+  - {name: species, type: category, values: [setosa, versicolor, virginica]}
+label: species
+input_shape: [2]
+output_shape: [3]
+"#,
+        &DefinitionLimits::default(),
+    )
+    .unwrap();
+    let csv = b"a,b,species\n1.5,0,setosa\n2.5,,versicolor\n0,3.25,virginica\n0,1,setosa\n";
+    let report = validate_csv(&csv[..], &def, &CsvLimits::for_testing()).unwrap();
+    let mut i = input("tabular");
+    i.datasets[0].stats = serde_json::to_value(&report).unwrap();
+    let (_, bom) = bom_json(&i);
+    let dataset = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["bom-ref"] == "dataset/grain-samples")
+        .unwrap();
+    let stats: BTreeMap<&str, &str> = dataset["data"][0]["contents"]["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(stats["veritrain:stats:rows"], report.rows.to_string());
+    assert_eq!(stats["veritrain:stats:bytes"], csv.len().to_string());
+    // Every leaf of the report is there, as JSON text of that one value.
+    let mut leaves_of_report = Vec::new();
+    leaves(
+        &serde_json::to_value(&report).unwrap(),
+        "",
+        &mut leaves_of_report,
+    );
+    assert_eq!(stats.len(), leaves_of_report.len(), "{stats:#?}");
+    for (path, value) in leaves_of_report {
+        let name = format!("veritrain:stats:{}", flat_path(&path));
+        assert_eq!(stats.get(name.as_str()), Some(&value.as_str()), "{name}");
+    }
+}
+
+/// `.a[0].b` (the `leaves` path form) to `a.0.b` (the property form).
+fn flat_path(path: &str) -> String {
+    path.trim_start_matches('.')
+        .replace('[', ".")
+        .replace(']', "")
+}
