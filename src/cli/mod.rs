@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod keys;
 mod quickstart;
+mod runtime;
 
 /// Veritrain: trusted training with signed, offline-verifiable provenance.
 #[derive(Debug, Parser)]
@@ -22,6 +23,8 @@ enum Command {
     Quickstart(quickstart::Args),
     /// Create, rotate, revoke and show signing keys and the root-signed key set.
     Keys(keys::Args),
+    /// Install and check the hash-pinned TensorFlow/Keras trainer runtime.
+    Runtime(runtime::Args),
 }
 
 /// Run the parsed command line.
@@ -29,5 +32,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Quickstart(args) => quickstart::run(args),
         Command::Keys(args) => keys::run(args),
+        Command::Runtime(args) => runtime::run(args),
     }
 }
