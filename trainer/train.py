@@ -408,7 +408,20 @@ def loss_name(loss):
     return name.replace("_", "").lower()
 
 
-def compile_model(model, model_path, fit, execution):
+def effective_steps_per_execution(requested, step_counts):
+    """The largest number of batches per call, up to the platform's, that
+    divides every explicit step count (`steps_per_epoch`,
+    `validation_steps`). Those run over a repeated dataset, where Keras runs
+    whole calls: with 3 steps per epoch and 32 per call it would train 32
+    steps. Over a finite dataset the last call simply stops at the end of
+    the data, so no constraint is needed there."""
+    for d in range(max(1, min([requested, *step_counts])), 0, -1):
+        if all(c % d == 0 for c in step_counts):
+            return d
+    return 1
+
+
+def compile_model(model, model_path, fit, execution, steps_per_execution):
     """Compile with the platform's execution settings. Returns the record of
     what was used for metrics.json."""
     import keras
@@ -418,7 +431,8 @@ def compile_model(model, model_path, fit, execution):
     saved = read_compile_config(model_path)
     record = {
         "jit_compile": execution["jit_compile"],
-        "steps_per_execution": execution["steps_per_execution"],
+        "steps_per_execution": steps_per_execution,
+        "steps_per_execution_platform": execution["steps_per_execution"],
         "run_eagerly": False,
     }
     if saved is not None:
@@ -482,7 +496,7 @@ def compile_model(model, model_path, fit, execution):
             **compile_args,
             run_eagerly=False,
             jit_compile=execution["jit_compile"],
-            steps_per_execution=execution["steps_per_execution"],
+            steps_per_execution=steps_per_execution,
         )
     except Exception as e:  # noqa: BLE001
         raise TrainerError("trainer.compile_failed", f"{type(e).__name__}: {e}")
@@ -815,7 +829,7 @@ def encode_labels(y, classes, dataset, one_hot):
 # ---- training ----------------------------------------------------------------------
 
 
-def make_progress_callback(events):
+def make_progress_callback(events, steps_per_epoch):
     import keras
 
     class Progress(keras.callbacks.Callback):
@@ -838,13 +852,16 @@ def make_progress_callback(events):
             logs = logs or {}
             loss = logs.get("loss")
             if loss is not None and not math.isfinite(float(loss)):
-                self.non_finite = (self.epoch, batch + 1, float(loss))
+                self.non_finite = (self.epoch, min(batch + 1, steps_per_epoch), float(loss))
                 self.model.stop_training = True
             now = time.monotonic()
             if batch == 0 or now - self.last >= STEP_EVENT_INTERVAL_S or self.non_finite:
                 self.last = now
                 metrics = clean_logs({k: v for k, v in logs.items() if k != "loss"})
-                events.emit("step", epoch=self.epoch, step=batch + 1, loss=finite_or_none(loss), metrics=metrics)
+                # Keras reports the last step a call could have run; the
+                # last call of a finite epoch may stop earlier.
+                step = min(batch + 1, steps_per_epoch)
+                events.emit("step", epoch=self.epoch, step=step, loss=finite_or_none(loss), metrics=metrics)
 
         def on_epoch_end(self, epoch, logs=None):
             loss = (logs or {}).get("loss")
@@ -869,10 +886,16 @@ def train(spec, events):
     import keras
     import tensorflow as tf
 
-    # Warnings (Keras's "skipping optimizer variables", ...) go to the log.
+    # Python warnings (Keras's "skipping optimizer variables", ...) and
+    # library logging (absl, TensorFlow's Python side) go to training.log.
     import logging
     import warnings
 
+    class ToTrainingLog(logging.Handler):
+        def emit(self, record):
+            events.note(f"{record.levelname} {record.name}: {record.getMessage()}")
+
+    logging.getLogger().addHandler(ToTrainingLog(logging.INFO))
     logging.captureWarnings(True)
     warnings.simplefilter("default")
 
@@ -892,14 +915,11 @@ def train(spec, events):
     t = time.monotonic()
     model, config_before = load_model_guarded(spec["model"])
     check_model_shapes(model, dataset)
-    compiled = compile_model(model, spec["model"], fit, execution)
     timing["load_s"] = time.monotonic() - t
     events.emit(
         "model_loaded",
         parameters=int(model.count_params()),
-        compile_source=compiled["source"],
-        jit_compile=compiled["jit_compile"],
-        steps_per_execution=compiled["steps_per_execution"],
+        compile_source="compile_config" if read_compile_config(spec["model"]) else "job",
     )
 
     t = time.monotonic()
@@ -915,8 +935,6 @@ def train(spec, events):
     if not train_idx:
         raise TrainerError("trainer.data_invalid", f"the training split is empty ({n} examples)")
     applied = preprocess(x, np.asarray(train_idx, dtype=np.int64), dataset)
-    y, label_encoding = encode_labels(y, classes, dataset, compiled["label_encoding"] == "one_hot")
-    compiled["label_encoding"] = label_encoding
     expected = tuple(dataset["input_shape"])
     if x.shape[1:] != expected:
         raise TrainerError("trainer.bad_shape", f"the data has shape {x.shape[1:]}, the definition says {expected}")
@@ -935,6 +953,16 @@ def train(spec, events):
     timing["data_s"] = time.monotonic() - t
     events.emit("data", kind=kind, examples=n, train=len(train_idx), validation=len(val_idx))
 
+    t = time.monotonic()
+    batch = fit["batch_size"]
+    train_steps = fit.get("steps_per_epoch") or math.ceil(len(train_idx) / batch)
+    explicit = [fit[k] for k in ("steps_per_epoch", "validation_steps") if fit.get(k) and (k != "validation_steps" or val_idx)]
+    spe = effective_steps_per_execution(execution["steps_per_execution"], explicit)
+    compiled = compile_model(model, spec["model"], fit, execution, spe)
+    y, label_encoding = encode_labels(y, classes, dataset, compiled["label_encoding"] == "one_hot")
+    compiled["label_encoding"] = label_encoding
+    timing["compile_s"] = time.monotonic() - t
+
     # Materialized once: the training pipeline only ever sees train rows.
     x_train, y_train = x[train_idx], y[train_idx]
     train_ds = tf.data.Dataset.from_tensor_slices((x_train, y_train))
@@ -949,7 +977,7 @@ def train(spec, events):
         val_ds = val_base.repeat() if fit.get("validation_steps") is not None else val_base
         val_ds = val_ds.batch(fit["batch_size"])
 
-    progress = make_progress_callback(events)
+    progress = make_progress_callback(events, train_steps)
     t = time.monotonic()
     model.fit(
         train_ds,
@@ -995,6 +1023,9 @@ def train(spec, events):
     metrics = {
         "schema": METRICS_SCHEMA,
         "history": progress.history,
+        # Optimizer steps actually taken: proves steps_per_epoch and
+        # initial_epoch were honoured ((epochs - initial_epoch) * steps).
+        "steps_run": int(model.optimizer.iterations.numpy()),
         "final_evaluation": final,
         "fit": {
             k: fit.get(k)

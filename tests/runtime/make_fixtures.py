@@ -31,8 +31,11 @@ def make_model(args):
     if args.arch == "mlp":
         x = keras.layers.Dense(args.hidden, activation="relu")(inputs)
     elif args.arch == "cnn":
-        x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+        x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+        x = keras.layers.MaxPooling2D()(x)
+        x = keras.layers.Conv2D(16, 3, activation="relu")(x)
         x = keras.layers.GlobalAveragePooling2D()(x)
+        x = keras.layers.Dense(args.hidden, activation="relu")(x)
     elif args.arch == "lambda":
         # Marshalled Python bytecode in config.json: safe_mode must refuse it.
         x = keras.layers.Lambda(lambda t: t * 2.0)(inputs)

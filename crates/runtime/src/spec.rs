@@ -251,12 +251,15 @@ pub struct ExecutionSettings {
 }
 
 impl Default for ExecutionSettings {
-    /// The platform's choice (docs/benchmarks-runtime.md has the measurement
-    /// behind it).
+    /// The platform's choice, from `benches/execution.rs`
+    /// (docs/benchmarks-runtime.md): 32 batches per call cut Python
+    /// round trips on small tabular models and cost nothing measurable on
+    /// the image model; XLA (`jit_compile`) gave no consistent gain on CPU
+    /// and adds a compiler that can refuse some layers, so it stays off.
     fn default() -> Self {
         ExecutionSettings {
             jit_compile: false,
-            steps_per_execution: 1,
+            steps_per_execution: 32,
         }
     }
 }

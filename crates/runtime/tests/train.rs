@@ -123,11 +123,19 @@ fn csv_model_trains_with_its_compile_config_under_platform_settings() {
     assert_eq!(c["source"], "compile_config");
     assert_eq!(c["ignored_from_model"]["jit_compile"], false);
     assert_eq!(c["jit_compile"], platform.jit_compile);
+    assert_eq!(
+        c["steps_per_execution_platform"],
+        platform.steps_per_execution
+    );
+    // No explicit step counts: the platform's value is used as is.
     assert_eq!(c["steps_per_execution"], platform.steps_per_execution);
     assert_eq!(c["run_eagerly"], false);
     assert_eq!(c["optimizer"]["class_name"], "Adam");
     assert_eq!(c["loss"], "sparse_categorical_crossentropy");
     assert_eq!(m["split"]["train"], 240);
+    // 5 epochs over 240 rows in batches of 32 (the last call of each epoch
+    // stops at the end of the data): 5 x 8 steps.
+    assert_eq!(m["steps_run"], 40);
     assert_eq!(m["versions"]["keras"], "3.15.1");
     assert_eq!(m["versions"]["tensorflow"], "2.21.0");
 
@@ -156,7 +164,6 @@ fn csv_model_trains_with_its_compile_config_under_platform_settings() {
         e,
         TrainerEvent::Step {
             epoch: 1,
-            step: 1,
             loss: Some(_),
             ..
         }
@@ -933,6 +940,10 @@ fn every_fit_parameter_is_honoured_and_recorded() {
             "epoch {epoch}: {max_step:?}"
         );
     }
+    // steps_per_epoch: exactly 3 optimizer steps in each of the 3 epochs.
+    assert_eq!(m["steps_run"], 9);
+    // Whole calls must divide steps_per_epoch (3) and validation_steps (2).
+    assert_eq!(m["compile"]["steps_per_execution"], 1);
     // validation_split from the job overrides the definition's 0.2; the
     // final evaluation covers the whole validation split, not 2 batches.
     assert_eq!(m["split"]["validation"], 90);
