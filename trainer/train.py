@@ -244,8 +244,11 @@ def check_spec(spec):
         raise TrainerError("trainer.spec_invalid", "fit.initial_epoch must be >= 0 and < fit.epochs")
     if not (0.0 <= split < 1.0):
         raise TrainerError("trainer.spec_invalid", "fit.validation_split must be in [0, 1)")
-    if not 0 <= seed < 2**64 or not 0 <= fit["split_seed"] < 2**64:
-        raise TrainerError("trainer.spec_invalid", "fit.seed and fit.split_seed must be unsigned 64-bit integers")
+    # NumPy's global seed is 32-bit; the split seed only feeds SHA-256.
+    if not 0 <= seed < 2**32:
+        raise TrainerError("trainer.spec_invalid", "fit.seed must be in [0, 2^32)")
+    if not 0 <= fit["split_seed"] < 2**64:
+        raise TrainerError("trainer.spec_invalid", "fit.split_seed must be an unsigned 64-bit integer")
     optional_int(fit, "steps_per_epoch", "fit", 1)
     optional_int(fit, "validation_steps", "fit", 1)
     check_compile_choice(fit)

@@ -73,9 +73,14 @@ fn install(args: &InstallArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(veritrain_runtime::default_dir);
     let opts = InstallOptions::new(&dir);
     let mut stderr = std::io::stderr().lock();
+    let start = std::time::Instant::now();
     let report = veritrain_runtime::install(&opts, &mut |p| {
         let _ = match p {
-            Progress::Step { index, total, what } => writeln!(stderr, "[{index}/{total}] {what}"),
+            Progress::Step { index, total, what } => writeln!(
+                stderr,
+                "[{index}/{total}] {what} (at {:.1}s)",
+                start.elapsed().as_secs_f64()
+            ),
             Progress::Output(line) => writeln!(stderr, "    {line}"),
             Progress::Note(note) => writeln!(stderr, "    {note}"),
         };

@@ -140,6 +140,41 @@ fn main() {
             gb / r.as_secs_f64()
         );
     }
+    // Single-stream speed on the largest file, ours against OpenSSL's.
+    if let Some((path, size)) = v
+        .identity()
+        .manifest
+        .iter()
+        .filter_map(|e| match e.kind {
+            veritrain_runtime::tree::EntryKind::File { size, .. } => {
+                Some((venv.join(&e.path), size))
+            }
+            _ => None,
+        })
+        .max_by_key(|x| x.1)
+    {
+        let ours: Vec<Duration> = (0..runs.min(3))
+            .map(|_| time(|| veritrain_runtime::identity::sha256_file(&path)).0)
+            .collect();
+        let ossl: Vec<Duration> = (0..runs.min(3))
+            .map(|_| {
+                time(|| {
+                    Command::new("openssl")
+                        .args(["dgst", "-sha256"])
+                        .arg(&path)
+                        .output()
+                })
+                .0
+            })
+            .collect();
+        let mb = size as f64 / 1e9;
+        println!(
+            "largest file ({:.0} MB), one thread: ours {:.2} GB/s, openssl dgst {:.2} GB/s",
+            size as f64 / 1e6,
+            mb / median(ours).as_secs_f64(),
+            mb / median(ossl).as_secs_f64()
+        );
+    }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("loadavg at end {}", load.trim());
 }

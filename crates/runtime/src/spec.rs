@@ -84,8 +84,8 @@ pub struct FitRequest {
     pub validation_freq: Option<u32>,
     /// Shuffle the training split every epoch (default true).
     pub shuffle: Option<bool>,
-    /// Seed of weights, dropout and the shuffle (default: the definition's
-    /// split seed, else chosen by the platform).
+    /// Seed of weights, dropout and the shuffle, below 2^32 (default: the
+    /// definition's split seed modulo 2^32, else chosen by the platform).
     pub seed: Option<u64>,
     /// For uncompiled models only.
     pub optimizer: Option<OptimizerChoice>,
@@ -115,7 +115,7 @@ pub struct FitParams {
     pub validation_freq: u32,
     /// Shuffle the training split each epoch.
     pub shuffle: bool,
-    /// Seed of Python, NumPy, TensorFlow and the shuffle.
+    /// Seed of Python, NumPy, TensorFlow and the shuffle, below 2^32.
     pub seed: u64,
     /// Seed of the train/validation split (`crate::split`).
     pub split_seed: u64,
@@ -201,9 +201,19 @@ impl FitRequest {
                 }
             }
         }
-        let seed = match self.seed.or(def_seed) {
-            Some(s) => s,
-            None => platform_seed(),
+        // NumPy's global seed is 32-bit (and tf.data's is a signed 64-bit
+        // integer), so the training seed is kept below 2^32; a larger split
+        // seed from the definition still drives the split unchanged.
+        let seed = match (self.seed, def_seed) {
+            (Some(s), _) if s > u64::from(u32::MAX) => {
+                return Err(Error::spec(
+                    "fit.seed",
+                    format!("must be below 2^32, got {s}"),
+                ));
+            }
+            (Some(s), _) => s,
+            (None, Some(d)) => d & u64::from(u32::MAX),
+            (None, None) => platform_seed() & u64::from(u32::MAX),
         };
         Ok(FitParams {
             epochs,
@@ -418,6 +428,19 @@ mod tests {
             (fit.seed, fit.split_seed, fit.validation_split),
             (7, 7, 0.2)
         );
+        let fit = FitRequest::default()
+            .resolve(&no_seed, || u64::MAX)
+            .unwrap();
+        assert_eq!(fit.seed, u64::from(u32::MAX));
+
+        // A 64-bit split seed: the split uses it whole, training its low 32 bits.
+        let big = json!({"type": "csv", "input_shape": [1], "output_shape": [1],
+                         "split": {"validation_fraction": 0.2, "seed": u64::MAX - 1}});
+        let fit = FitRequest::default().resolve(&big, || 0).unwrap();
+        assert_eq!(
+            (fit.seed, fit.split_seed),
+            (u64::from(u32::MAX) - 1, u64::MAX - 1)
+        );
 
         // The job's seed drives training; the definition's seed still
         // fixes the split.
@@ -519,6 +542,13 @@ mod tests {
                     ..Default::default()
                 },
                 "fit.loss",
+            ),
+            (
+                FitRequest {
+                    seed: Some(1 << 32),
+                    ..Default::default()
+                },
+                "fit.seed",
             ),
             (
                 FitRequest {
