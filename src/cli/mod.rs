@@ -10,6 +10,7 @@ mod hash;
 mod inspect;
 mod keys;
 mod quickstart;
+mod runtime;
 
 /// Veritrain: trusted training with signed, offline-verifiable provenance.
 #[derive(Debug, Parser)]
@@ -31,6 +32,8 @@ enum Command {
     Bench(bench::Args),
     /// Run the intake gate on a model and, optionally, a dataset with its definition.
     Inspect(inspect::Args),
+    /// Install and check the hash-pinned TensorFlow/Keras trainer runtime.
+    Runtime(runtime::Args),
 }
 
 /// Run the parsed command line.
@@ -41,5 +44,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Hash(args) => hash::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Runtime(args) => runtime::run(args),
     }
 }
