@@ -1,4 +1,4 @@
-//! Benchmark of the runtime tamper check (docs/benchmarks-runtime.md).
+//! Benchmark of the runtime tamper check (docs/benchmarks.md).
 //!
 //! `cargo bench -p veritrain-runtime --bench check [-- RUNTIME_DIR [RUNS]]`
 //!

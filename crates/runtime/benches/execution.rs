@@ -1,4 +1,4 @@
-//! Benchmark behind `ExecutionSettings::default()` (docs/benchmarks-runtime.md).
+//! Benchmark behind `ExecutionSettings::default()` (docs/benchmarks.md).
 //!
 //! `cargo bench -p veritrain-runtime --bench execution [-- RUNS]`
 //!

@@ -262,7 +262,7 @@ pub struct ExecutionSettings {
 
 impl Default for ExecutionSettings {
     /// The platform's choice, from `benches/execution.rs`
-    /// (docs/benchmarks-runtime.md): 32 batches per call cut Python
+    /// (docs/benchmarks.md): 32 batches per call cut Python
     /// round trips on small tabular models and cost nothing measurable on
     /// the image model; XLA (`jit_compile`) gave no consistent gain on CPU
     /// and adds a compiler that can refuse some layers, so it stays off.
