@@ -210,6 +210,20 @@ pub enum Error {
         /// The end of its stderr.
         stderr_tail: String,
     },
+    /// The sandbox could not run the trainer (a platform problem, not the
+    /// user's): missing bubblewrap or service user, cgroup setup, ...
+    #[error("the sandbox could not run the trainer: {0}")]
+    Sandbox(#[from] veritrain_sandbox::Error),
+    /// The sandbox stopped the trainer at one of its limits.
+    #[error("the sandbox stopped the trainer: {failure} (code {code})")]
+    SandboxLimit {
+        /// The sandbox's failure code (`job.out_of_memory`, `job.output_full`, ...).
+        code: &'static str,
+        /// What happened.
+        failure: String,
+        /// The end of its stderr.
+        stderr_tail: String,
+    },
     /// The trainer ran past its wall-clock limit.
     #[error("the trainer ran longer than {}s and was killed", .limit.as_secs())]
     TrainerTimeout {
@@ -262,6 +276,8 @@ impl Error {
             Error::TrainerFailed { .. } => "runtime.trainer_failed",
             Error::TrainerKilled { .. } => "runtime.trainer_killed",
             Error::TrainerTimeout { .. } => "runtime.trainer_timeout",
+            Error::Sandbox(_) => "runtime.sandbox",
+            Error::SandboxLimit { .. } => "runtime.sandbox_limit",
             Error::TrainerProtocol { .. } => "runtime.trainer_protocol",
         }
     }

@@ -27,6 +27,7 @@ pub mod identity;
 pub mod install;
 pub mod lock;
 pub mod run;
+pub mod sandboxed;
 pub mod spec;
 pub mod split;
 pub mod trainer;
