@@ -11,6 +11,7 @@ mod hash;
 mod inspect;
 mod keys;
 mod quickstart;
+mod runtime;
 
 /// Veritrain: trusted training with signed, offline-verifiable provenance.
 #[derive(Debug, Parser)]
@@ -34,6 +35,8 @@ enum Command {
     Bom(bom::Args),
     /// Run the intake gate on a model and, optionally, a dataset with its definition.
     Inspect(inspect::Args),
+    /// Install and check the hash-pinned TensorFlow/Keras trainer runtime.
+    Runtime(runtime::Args),
 }
 
 /// Run the parsed command line.
@@ -45,5 +48,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(args),
         Command::Bom(args) => bom::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Runtime(args) => runtime::run(args),
     }
 }
