@@ -21,11 +21,6 @@ use common::*;
 use serde_json::json;
 use veritrain_runtime::{ExecutionSettings, FitRequest};
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 fn main() {
     let runs: usize = std::env::args()
         .skip(1)

@@ -19,11 +19,6 @@ use veritrain_runtime::sandboxed::{SandboxedJob, train_in_sandbox};
 use veritrain_runtime::{ExecutionSettings, FitRequest, JobPaths, JobSpec, TrainerLimits};
 use veritrain_sandbox::{Bubblewrap, Policy};
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 fn fit_secs(metrics: &std::path::Path) -> f64 {
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(metrics).unwrap()).unwrap();
     m["timing"]["fit_s"].as_f64().unwrap_or(f64::NAN)
