@@ -140,3 +140,49 @@ fn a_lambda_model_that_reaches_the_loader_is_refused_by_safe_mode_inside_the_san
     // No trained model came out.
     assert!(!s.path().join("out/model.keras").exists());
 }
+
+#[test]
+#[ignore = "slow tier: run with --ignored"]
+fn running_out_of_memory_in_the_sandbox_fails_the_job_with_that_reason() {
+    let (Some(rt), Some(bwrap)) = (runtime(), sandbox()) else {
+        return;
+    };
+    let s = tempfile::tempdir().unwrap();
+    let model = mlp(rt, s.path(), "mlp");
+    let data = s.path().join("d.csv");
+    classification_csv(&data, 60, 4, 3, 1);
+    // Importing TensorFlow alone needs about 500 MB; 192 MiB cannot hold it.
+    let mut policy = Policy::default();
+    policy.limits.memory_bytes = Some(192 << 20);
+    let dataset = classification_def(4, 3, true, 0.2, 7);
+    let fit = FitRequest {
+        epochs: Some(1),
+        ..FitRequest::default()
+    }
+    .resolve(&dataset, || 1234)
+    .unwrap();
+    let out = s.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let err = train_in_sandbox(
+        rt,
+        &bwrap,
+        &policy,
+        SandboxedJob {
+            model: &model,
+            data: &data,
+            dataset,
+            fit,
+            execution: ExecutionSettings::default(),
+            limits: TrainerLimits::default(),
+            work_dir: &s.path().join("work"),
+            output_dir: &out,
+        },
+        &mut |_| {},
+    )
+    .unwrap_err();
+    // Either the kernel's OOM killer (the sandbox's reason) or Python's
+    // MemoryError (the trainer's own code): never a success, always named.
+    let named = err.code() == "runtime.sandbox_limit" && err.to_string().contains("out_of_memory")
+        || err.trainer_code() == Some("trainer.out_of_memory");
+    assert!(named, "[{}] {err}", err.code());
+}
