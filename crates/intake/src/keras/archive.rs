@@ -169,14 +169,13 @@ mod tests {
         let config = serde_json::to_vec(&config).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("evil.keras");
-        write_stored_zip(
-            &path,
-            &[
-                ("metadata.json", &metadata),
-                ("config.json", &config),
-                ("model.weights.h5", &weights),
-            ],
-        );
+        // Stored entries, as Keras itself writes them.
+        let zip = crate::zip::testzip::TestZip::new()
+            .stored("metadata.json", &metadata)
+            .stored("config.json", &config)
+            .stored("model.weights.h5", &weights)
+            .build();
+        std::fs::write(&path, zip).unwrap();
         let verdict = scan_keras_file(&path, &KerasLimits::default());
         assert!(!verdict.accepted);
         let lambda = verdict
@@ -191,53 +190,5 @@ mod tests {
             }
             other => panic!("unexpected location {other:?}"),
         }
-    }
-
-    /// A minimal stored-only ZIP writer (what Keras itself writes).
-    fn write_stored_zip(path: &Path, members: &[(&str, &[u8])]) {
-        let mut out = Vec::new();
-        let mut central = Vec::new();
-        for (name, data) in members {
-            let offset = out.len() as u32;
-            let crc = crc32fast::hash(data);
-            let header = |sig: u32, central: bool| {
-                let mut h = Vec::new();
-                h.extend_from_slice(&sig.to_le_bytes());
-                if central {
-                    // Version made by: Unix host (3), so the mode bits count.
-                    h.extend_from_slice(&0x0314u16.to_le_bytes());
-                }
-                h.extend_from_slice(&20u16.to_le_bytes());
-                h.extend_from_slice(&0u16.to_le_bytes()); // flags
-                h.extend_from_slice(&0u16.to_le_bytes()); // stored
-                h.extend_from_slice(&0u32.to_le_bytes()); // time, date
-                h.extend_from_slice(&crc.to_le_bytes());
-                h.extend_from_slice(&(data.len() as u32).to_le_bytes());
-                h.extend_from_slice(&(data.len() as u32).to_le_bytes());
-                h.extend_from_slice(&(name.len() as u16).to_le_bytes());
-                h.extend_from_slice(&0u16.to_le_bytes()); // extra
-                if central {
-                    h.extend_from_slice(&[0u8; 6]); // comment length, disk, internal attrs
-                    h.extend_from_slice(&(0o100644u32 << 16).to_le_bytes());
-                    h.extend_from_slice(&offset.to_le_bytes());
-                }
-                h.extend_from_slice(name.as_bytes());
-                h
-            };
-            out.extend(header(0x0403_4b50, false));
-            out.extend_from_slice(data);
-            central.extend(header(0x0201_4b50, true));
-        }
-        let cd_offset = out.len() as u32;
-        out.extend_from_slice(&central);
-        out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
-        out.extend_from_slice(&[0u8; 4]);
-        let n = members.len() as u16;
-        out.extend_from_slice(&n.to_le_bytes());
-        out.extend_from_slice(&n.to_le_bytes());
-        out.extend_from_slice(&(central.len() as u32).to_le_bytes());
-        out.extend_from_slice(&cd_offset.to_le_bytes());
-        out.extend_from_slice(&0u16.to_le_bytes());
-        std::fs::write(path, out).unwrap();
     }
 }
