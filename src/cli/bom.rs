@@ -1,14 +1,15 @@
-//! `veritrain bom show --bom FILE`: read an AIBoM (`aibom.cdx.json`), check
-//! it against the CycloneDX 1.6 schema, and show it as a model card in the
-//! terminal, as its JSON, or as a one-page HTML report.
+//! `veritrain bom show BUNDLE` / `--bom FILE`: show a job's AIBoM as a
+//! model card in the terminal, as its JSON, or as a one-page HTML report.
 //!
-//! Reading a job's bundle (`veritrain bom show BUNDLE`, which also checks
-//! the envelope's signature) comes with the bundle format. This command
-//! only wires arguments to [`veritrain_bom`]; the card itself is
+//! From a bundle, the BOM shown is the one inside the signed envelope
+//! (`attestations/aibom.dsse.json`), verified against the bundle's
+//! root-signed key set first (pin the root with `--root-key`); a bare
+//! `--bom FILE` is only checked against the CycloneDX 1.6 schema. This
+//! command only wires arguments to [`veritrain_bom`]; the card itself is
 //! [`veritrain_bom::render`].
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Arguments of `veritrain bom`.
@@ -26,10 +27,21 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct ShowArgs {
-    /// The BOM file (CycloneDX 1.6 JSON). It is validated against the
-    /// official schema before anything is shown.
+    /// A job's bundle: the signed AIBoM in it is verified and shown.
+    #[arg(
+        value_name = "BUNDLE",
+        required_unless_present = "bom",
+        conflicts_with = "bom"
+    )]
+    bundle: Option<PathBuf>,
+    /// A bare BOM file (CycloneDX 1.6 JSON) instead of a bundle. It is
+    /// validated against the official schema; it carries no signature.
     #[arg(long, value_name = "FILE")]
-    bom: PathBuf,
+    bom: Option<PathBuf>,
+    /// With BUNDLE: the operator's root public key to verify the key set
+    /// with (default: the bundle's own trust/root.pub).
+    #[arg(long, value_name = "ROOT.pub", requires = "bundle")]
+    root_key: Option<PathBuf>,
     /// Print the BOM's JSON (as in the file) instead of the card.
     #[arg(long)]
     json: bool,
@@ -50,25 +62,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// exits 1.
 fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    let (bytes, bom) =
-        match veritrain_bom::read_bom_file(&args.bom, veritrain_bom::MAX_BOM_FILE_BYTES) {
-            Ok(read) => read,
-            Err(err) => {
-                eprintln!("error[{}]: {err}", err.code());
-                if let veritrain_bom::Error::Schema { violations } = &err {
-                    for v in violations {
-                        eprintln!("  {v}");
-                    }
+    let mut header = String::new();
+    let read = match (&args.bundle, &args.bom) {
+        (Some(bundle), _) => read_bundle_bom(bundle, args.root_key.as_deref(), &mut header),
+        (None, Some(file)) => veritrain_bom::read_bom_file(file, veritrain_bom::MAX_BOM_FILE_BYTES),
+        (None, None) => anyhow::bail!("give a BUNDLE or --bom FILE"),
+    };
+    let (bytes, bom) = match read {
+        Ok(read) => read,
+        Err(err) => {
+            eprintln!("error[{}]: {err}", err.code());
+            if let veritrain_bom::Error::Schema { violations } = &err {
+                for v in violations {
+                    eprintln!("  {v}");
                 }
-                if args.json {
-                    let body = serde_json::json!({
-                        "error": {"code": err.code(), "message": err.to_string()}
-                    });
-                    writeln!(out, "{body}")?;
-                }
-                return Ok(ExitCode::from(1));
             }
-        };
+            if args.json {
+                let body = serde_json::json!({
+                    "error": {"code": err.code(), "message": err.to_string()}
+                });
+                writeln!(out, "{body}")?;
+            }
+            return Ok(ExitCode::from(1));
+        }
+    };
     if let Some(path) = &args.html {
         std::fs::write(path, veritrain_bom::render_html(&bom))
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
@@ -80,8 +97,49 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
             writeln!(out)?;
         }
     } else {
+        out.write_all(header.as_bytes())?;
         out.write_all(veritrain_bom::render_text(&bom).as_bytes())?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The signed BOM of a bundle, verified against the bundle's key set; the
+/// trust facts go to `header`.
+fn read_bundle_bom(
+    bundle: &Path,
+    root_key: Option<&Path>,
+    header: &mut String,
+) -> veritrain_bom::Result<(Vec<u8>, veritrain_bom::Bom)> {
+    use veritrain_attest::dsse::Limits;
+    use veritrain_attest::keys::PublicKey;
+    use veritrain_pipeline::bundle::{AIBOM_ENVELOPE, TRUST_KEYSET, TRUST_ROOT};
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|source| veritrain_bom::Error::Io {
+            path: p.to_owned(),
+            source,
+        })
+    };
+    let root_path = root_key.map_or_else(|| bundle.join(TRUST_ROOT), Path::to_owned);
+    let root = PublicKey::from_spki_pem(&String::from_utf8_lossy(&read(&root_path)?))?;
+    let keyset = veritrain_attest::keyset::verify_keyset(
+        &read(&bundle.join(TRUST_KEYSET))?,
+        &root,
+        &Limits::default(),
+    )?;
+    let signed = veritrain_bom::verify_bom_with_keyset(
+        &read(&bundle.join(AIBOM_ENVELOPE))?,
+        &keyset,
+        &Limits::default(),
+    )?;
+    header.push_str(&format!(
+        "Signed AIBoM from {}: signature verified, signed by {} (key set version {}, root key {}{})\n\n",
+        bundle.display(),
+        signed.signers().join(", "),
+        keyset.version,
+        root.keyid(),
+        if root_key.is_some() { ", pinned" } else { ", taken from the bundle: pin it with --root-key" }
+    ));
+    let bytes = signed.bom_json().as_bytes().to_vec();
+    Ok((bytes, signed.bom().clone()))
 }

@@ -9,9 +9,13 @@
 //!   signing/<keyid>.key      0600  signing private keys, one per rotation
 //!   signing/<keyid>.pub            their public keys
 //!   keyset.dsse.json               the key set, signed by the root key
+//!   root.layout                    the in-toto layout for every job, signed by the root key
 //!   public/root.pub                everything a verifier needs
 //!   public/keyset.dsse.json
+//!   public/root.layout
 //! ```
+//! The layout is re-signed whenever the key set changes (init, rotate,
+//! revoke) and on demand (`keys layout`), never per job.
 //! Every command that reads a key set verifies its root signature first.
 
 use std::fmt;
@@ -33,6 +37,7 @@ const ROOT_PUB: &str = "root.pub";
 const KEYSET: &str = "keyset.dsse.json";
 const SIGNING_DIR: &str = "signing";
 const PUBLIC_DIR: &str = "public";
+const LAYOUT: &str = veritrain_pipeline::keydir::LAYOUT;
 
 /// Arguments of `veritrain keys`.
 #[derive(Debug, clap::Args)]
@@ -52,6 +57,22 @@ enum KeysCommand {
     Revoke(RevokeArgs),
     /// Verify the key set with the root key and list the signing keys.
     Show(ShowArgs),
+    /// Re-sign the in-toto layout for the current key set (e.g. before it
+    /// expires). Needs the root key.
+    Layout(LayoutArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct LayoutArgs {
+    /// The key directory made by `keys init`.
+    #[arg(long)]
+    dir: PathBuf,
+    /// The root private key, if it is not at DIR/root.key.
+    #[arg(long)]
+    root_key: Option<PathBuf>,
+    /// Days the layout stays valid.
+    #[arg(long, default_value_t = veritrain_pipeline::layout::DEFAULT_VALIDITY_DAYS)]
+    days: i64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -70,6 +91,9 @@ struct InitArgs {
     /// generating one.
     #[arg(long)]
     signing_key: Option<PathBuf>,
+    /// Days the in-toto layout stays valid.
+    #[arg(long, default_value_t = veritrain_pipeline::layout::DEFAULT_VALIDITY_DAYS)]
+    layout_days: i64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -169,6 +193,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         KeysCommand::Init(a) => init(&a),
         KeysCommand::Rotate(a) => rotate(&a),
         KeysCommand::Revoke(a) => revoke(&a),
+        KeysCommand::Layout(a) => resign_layout(&a),
         KeysCommand::Show(a) => match show(&a) {
             Err(e) if a.json => {
                 let body = json!({"error": {"code": e.code(), "message": e.message}});
@@ -182,6 +207,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     result
         .map(|()| ExitCode::SUCCESS)
         .map_err(anyhow::Error::new)
+}
+
+/// Create a demo key directory at `dir` (ECDSA P-256, root key kept in the
+/// directory): what `veritrain quickstart` uses.
+pub fn init_demo(dir: &Path) -> anyhow::Result<()> {
+    init(&InitArgs {
+        dir: dir.to_owned(),
+        algorithm: Algorithm::EcdsaP256,
+        root_key: None,
+        signing_key: None,
+        layout_days: veritrain_pipeline::layout::DEFAULT_VALIDITY_DAYS,
+    })
+    .map_err(anyhow::Error::new)
 }
 
 /// The current time, to the second (key set times are compared with
@@ -244,6 +282,7 @@ fn init(args: &InitArgs) -> Result<()> {
 
     // Read back what a verifier will read.
     let verified = load_keyset(dir)?;
+    let expires = publish_layout(dir, &verified, &root, args.layout_days)?;
     println!("created key directory {}", dir.display());
     println!(
         "  root key     {} ({})  {}",
@@ -261,6 +300,10 @@ fn init(args: &InitArgs) -> Result<()> {
         "  key set      version {}  {}",
         verified.version,
         dir.join(KEYSET).display()
+    );
+    println!(
+        "  layout       expires {expires}  {}",
+        dir.join(LAYOUT).display()
     );
     println!(
         "Move {} offline: it is needed only to rotate or revoke keys. \
@@ -300,6 +343,12 @@ fn rotate(args: &RotateArgs) -> Result<()> {
     publish_keyset(dir, &envelope)?;
 
     let verified = load_keyset(dir)?;
+    let expires = publish_layout(
+        dir,
+        &verified,
+        &root,
+        veritrain_pipeline::layout::DEFAULT_VALIDITY_DAYS,
+    )?;
     if let Some(old) = previous {
         println!("retired signing key {old}");
     }
@@ -314,6 +363,7 @@ fn rotate(args: &RotateArgs) -> Result<()> {
         verified.version,
         dir.join(PUBLIC_DIR).join(KEYSET).display()
     );
+    println!("layout re-signed for the new key, expires {expires}");
     Ok(())
 }
 
@@ -350,8 +400,50 @@ fn revoke(args: &RevokeArgs) -> Result<()> {
             "no active signing key is left: run `veritrain keys rotate --dir {}`",
             dir.display()
         );
+    } else {
+        let expires = publish_layout(
+            dir,
+            &verified,
+            &root,
+            veritrain_pipeline::layout::DEFAULT_VALIDITY_DAYS,
+        )?;
+        println!("layout re-signed without the revoked key, expires {expires}");
     }
     Ok(())
+}
+
+fn resign_layout(args: &LayoutArgs) -> Result<()> {
+    let dir = &args.dir;
+    let root = load_root(dir, args.root_key.as_deref())?;
+    let verified = load_keyset(dir)?;
+    let expires = publish_layout(dir, &verified, &root, args.days)?;
+    println!(
+        "layout for key set version {} signed, expires {expires}: {}",
+        verified.version,
+        dir.join(LAYOUT).display()
+    );
+    Ok(())
+}
+
+/// Sign the job layout for `keyset` with the root key and publish it
+/// beside the key set; returns its expiry.
+fn publish_layout(
+    dir: &Path,
+    keyset: &Verified<KeySet>,
+    root: &PrivateKey,
+    days: i64,
+) -> Result<String> {
+    let bytes = veritrain_pipeline::layout::sign_job_layout(keyset, root, now(), days)
+        .map_err(|e| CodedError::new(e.code(), e.to_string()))?;
+    replace_file(&dir.join(LAYOUT), &bytes)?;
+    replace_file(&dir.join(PUBLIC_DIR).join(LAYOUT), &bytes)?;
+    let expires = veritrain_attest::intoto::parse_metablock(
+        &bytes,
+        &veritrain_attest::intoto::MetablockLimits::default(),
+    )
+    .and_then(|m| m.verify_layout(&[root.public_key().clone()], now()))
+    .map(|l| l.expires.clone())?;
+    Ok(expires)
 }
 
 fn show(args: &ShowArgs) -> Result<()> {

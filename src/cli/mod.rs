@@ -12,6 +12,8 @@ mod inspect;
 mod keys;
 mod quickstart;
 mod runtime;
+mod train;
+mod verify;
 
 /// Veritrain: trusted training with signed, offline-verifiable provenance.
 #[derive(Debug, Parser)]
@@ -37,6 +39,11 @@ enum Command {
     Inspect(inspect::Args),
     /// Install and check the hash-pinned TensorFlow/Keras trainer runtime.
     Runtime(runtime::Args),
+    /// Train a model in the sandbox and write a signed bundle.
+    Train(train::Args),
+    /// Verify a bundle fully offline: signatures, key validity, the in-toto
+    /// chain, every file, and the AIBoM, provenance and manifest.
+    Verify(verify::Args),
 }
 
 /// Run the parsed command line.
@@ -49,5 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bom(args) => bom::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Runtime(args) => runtime::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Verify(args) => verify::run(args),
     }
 }

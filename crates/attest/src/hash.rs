@@ -206,6 +206,39 @@ impl Manifest {
         }
     }
 
+    /// A per-file manifest from entries hashed elsewhere, e.g. the members
+    /// of a ZIP archive hashed as they are inflated, or a manifest read back
+    /// from a signed document. The entries are put in manifest order and the
+    /// root digest is computed here, so it always agrees with them.
+    ///
+    /// # Errors
+    /// [`Error::HashDuplicatePath`] if two entries have the same path.
+    pub fn from_file_digests(
+        entries: impl IntoIterator<Item = (String, u64, Sha256Digest)>,
+    ) -> Result<Manifest> {
+        let entries: Vec<Entry> = entries
+            .into_iter()
+            .map(|(path, size, sha256)| Entry {
+                path,
+                start: None,
+                end: None,
+                size,
+                sha256,
+            })
+            .collect();
+        let manifest = Manifest::new(Mode::Files, entries);
+        for pair in manifest.entries.windows(2) {
+            if let [a, b] = pair
+                && a.path == b.path
+            {
+                return Err(Error::HashDuplicatePath {
+                    path: a.path.clone(),
+                });
+            }
+        }
+        Ok(manifest)
+    }
+
     /// How the files were cut into entries.
     pub fn mode(&self) -> Mode {
         self.mode

@@ -641,57 +641,64 @@ pub fn render_text(bom: &Bom) -> String {
         .unwrap_or_else(|| "(no subject component)".to_owned());
     let _ = writeln!(out, "AIBoM: {}", terminal_safe(title.trim()));
     for section in card(bom) {
-        let _ = writeln!(out, "\n== {}", terminal_safe(&section.title));
-        for block in &section.blocks {
-            match block {
-                Block::Rows(rows) => {
-                    let width = rows
-                        .iter()
-                        .map(|(l, _)| l.chars().count())
-                        .max()
-                        .unwrap_or(0);
-                    for (label, value) in rows {
-                        let value =
-                            terminal_safe(value).replace('\n', &format!("\n  {:width$}  ", ""));
-                        let _ = writeln!(out, "  {:width$}  {}", terminal_safe(label), value);
-                    }
+        out.push_str(&section_text(&section));
+    }
+    out
+}
+
+/// One section of the card as terminal text (a `== title` line and its
+/// rows or table).
+pub fn section_text(section: &Section) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\n== {}", terminal_safe(&section.title));
+    for block in &section.blocks {
+        match block {
+            Block::Rows(rows) => {
+                let width = rows
+                    .iter()
+                    .map(|(l, _)| l.chars().count())
+                    .max()
+                    .unwrap_or(0);
+                for (label, value) in rows {
+                    let value = terminal_safe(value).replace('\n', &format!("\n  {:width$}  ", ""));
+                    let _ = writeln!(out, "  {:width$}  {}", terminal_safe(label), value);
                 }
-                Block::Table { head, rows } => {
-                    let cols = head.len();
-                    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
-                    for row in rows {
-                        for (i, cell) in row.iter().enumerate().take(cols) {
-                            if let Some(w) = widths.get_mut(i) {
-                                *w = (*w).max(cell.chars().count());
-                            }
+            }
+            Block::Table { head, rows } => {
+                let cols = head.len();
+                let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+                for row in rows {
+                    for (i, cell) in row.iter().enumerate().take(cols) {
+                        if let Some(w) = widths.get_mut(i) {
+                            *w = (*w).max(cell.chars().count());
                         }
                     }
-                    let line = |cells: &[String], out: &mut String| {
-                        let mut s = String::from(" ");
-                        for (i, cell) in cells.iter().enumerate() {
-                            let w = widths.get(i).copied().unwrap_or(0);
-                            let cell = terminal_safe(cell).replace('\n', " ");
-                            let _ = write!(s, " {cell:w$} ");
-                        }
-                        let _ = writeln!(out, "{}", s.trim_end());
-                    };
-                    line(head, &mut out);
-                    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-                    line(&rule, &mut out);
-                    for row in rows {
-                        line(row, &mut out);
+                }
+                let line = |cells: &[String], out: &mut String| {
+                    let mut s = String::from(" ");
+                    for (i, cell) in cells.iter().enumerate() {
+                        let w = widths.get(i).copied().unwrap_or(0);
+                        let cell = terminal_safe(cell).replace('\n', " ");
+                        let _ = write!(s, " {cell:w$} ");
                     }
+                    let _ = writeln!(out, "{}", s.trim_end());
+                };
+                line(head, &mut out);
+                let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+                line(&rule, &mut out);
+                for row in rows {
+                    line(row, &mut out);
                 }
-                Block::Image {
-                    name, content_type, ..
-                } => {
-                    let _ = writeln!(
-                        out,
-                        "  [{} {}: see `veritrain bom show --html`]",
-                        terminal_safe(name),
-                        terminal_safe(content_type)
-                    );
-                }
+            }
+            Block::Image {
+                name, content_type, ..
+            } => {
+                let _ = writeln!(
+                    out,
+                    "  [{} {}: see `veritrain bom show --html`]",
+                    terminal_safe(name),
+                    terminal_safe(content_type)
+                );
             }
         }
     }

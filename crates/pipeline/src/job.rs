@@ -1,0 +1,1071 @@
+//! One training job, from uploaded files to a signed bundle
+//! ([`run_job`]). `veritrain train` calls it; the service's worker will call
+//! the same function.
+//!
+//! 1. **Intake.** The inputs are copied into the bundle's `inputs/` first,
+//!    and the gate runs on those copies (so what was checked is what is
+//!    hashed and trained on). A rejection stops the job with the gate's
+//!    codes. The inputs are hashed, the dataset's per-file manifest is
+//!    derived and signed, and the `intake` link is signed.
+//! 2. **Train** in the sandbox ([`veritrain_runtime::sandboxed`]).
+//! 3. **Check.** Every input the sandbox could see (the bundle's inputs,
+//!    the staged copies, the job spec, the trainer) is hashed again; any
+//!    change fails the job. Only the declared outputs may come out.
+//! 4. **Attest.** The outputs are hashed and the `run_training` link is
+//!    signed; the layout and trust material are copied in; the SLSA
+//!    provenance and the AIBoM are built and signed.
+//!
+//! The bundle is assembled in a hidden sibling directory and renamed into
+//! place only when everything succeeded: a failed job leaves no bundle, so
+//! it can never be mistaken for a successful one.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SubsecRound as _, Utc};
+use serde_json::{Map, Value, json};
+use veritrain_attest::hash::{HashOptions, Manifest, hash_path, hash_relative};
+use veritrain_attest::intoto::{ArtifactMap, Byproducts, Link, Metablock};
+use veritrain_attest::keys::Signer;
+use veritrain_attest::statement::{
+    BuildDefinition, BuildMetadata, Builder, Provenance, ResourceDescriptor, RunDetails, Statement,
+    sign_statement,
+};
+use veritrain_bom::input::{
+    AttestationKind, AttestationRef, BaseModel, Binary, BomInput, Dataset, DatasetKind,
+    Environment, EpochLog, FileDigest, Goal, MetricSpec, ModelScan, Organization, Package,
+    PlatformCode, ResourceUsage, Span, TaskTimes, TensorSpec, TrainedModel, Training,
+};
+use veritrain_intake::Finding;
+use veritrain_intake::definition::{DataSpec, Definition};
+use veritrain_intake::gate::{
+    DataReport, GateLimits, check_model_fits, inspect_model, read_definition, validate_data,
+};
+use veritrain_intake::keras::KerasVerdict;
+use veritrain_intake::zip::ZipArchive;
+use veritrain_runtime::events::TrainerEvent;
+use veritrain_runtime::sandboxed::{SandboxedJob, SandboxedTraining, train_in_sandbox};
+use veritrain_runtime::{ExecutionSettings, FitParams, TrainerLimits, VerifiedRuntime};
+use veritrain_sandbox::{Policy, Sandbox};
+
+use crate::bundle::{
+    self, AIBOM, AIBOM_ENVELOPE, BUILD_TYPE, BUILDER_ID, DATASET_MANIFEST, INPUT_DEFINITION,
+    INPUT_JOB, INPUT_MODEL, LAYOUT, OUTPUT_METRICS, OUTPUT_MODEL, OUTPUTS, PROVENANCE, STEP_INTAKE,
+    STEP_TRAIN, TRUST_KEYSET, TRUST_ROOT,
+};
+use crate::error::{Error, Result};
+use crate::keydir::JobKeys;
+use crate::manifest::{DatasetManifest, hash_reader};
+use crate::request::{JobRequest, MAX_REQUEST_BYTES};
+use crate::{host, layout};
+
+/// The files a job starts from, as the user holds them.
+#[derive(Debug, Clone, Copy)]
+pub struct JobInputs<'a> {
+    /// The `.keras` model.
+    pub model: &'a Path,
+    /// The dataset file (CSV, image ZIP or TFRecord).
+    pub data: &'a Path,
+    /// The dataset definition (YAML).
+    pub definition: &'a Path,
+    /// The job request (YAML); `None` runs with defaults.
+    pub request: Option<&'a Path>,
+}
+
+/// The `veritrain` program that runs the job.
+#[derive(Debug, Clone)]
+pub struct PlatformBinary {
+    /// Its version.
+    pub version: String,
+    /// SHA-256 of the running executable.
+    pub sha256: String,
+}
+
+impl PlatformBinary {
+    /// The running executable, hashed.
+    ///
+    /// # Errors
+    /// When the executable cannot be read.
+    pub fn current(version: &str) -> Result<PlatformBinary> {
+        let exe = std::env::current_exe().map_err(|e| Error::io("/proc/self/exe", e))?;
+        let file = fs::File::open(&exe).map_err(|e| Error::io(&exe, e))?;
+        let (_, digest) =
+            hash_reader(&mut std::io::BufReader::new(file)).map_err(|e| Error::io(&exe, e))?;
+        Ok(PlatformBinary {
+            version: version.to_owned(),
+            sha256: hex::encode(digest),
+        })
+    }
+}
+
+/// How and where a job runs.
+pub struct JobSettings<'a> {
+    /// The bundle directory to create (must not exist).
+    pub out: &'a Path,
+    /// The verified trainer runtime.
+    pub runtime: &'a VerifiedRuntime,
+    /// The sandbox backend.
+    pub sandbox: &'a dyn Sandbox,
+    /// The sandbox policy.
+    pub policy: &'a Policy,
+    /// Intake limits.
+    pub gate: GateLimits,
+    /// The platform operator, the AIBoM's supplier.
+    pub supplier: Organization,
+    /// The job's ID; generated when `None`.
+    pub job_id: Option<String>,
+    /// The program running the job.
+    pub binary: PlatformBinary,
+}
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Copying, scanning and hashing the inputs.
+    Intake,
+    /// Training in the sandbox.
+    Train,
+    /// Re-hashing what the sandbox could see.
+    Check,
+    /// Hashing outputs and signing.
+    Attest,
+}
+
+/// Progress of a job, for a terminal or an event stream.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// A stage starts.
+    Stage(Stage),
+    /// Hashing starts: `what`, `bytes` to read.
+    HashStart {
+        /// What is hashed.
+        what: &'static str,
+        /// Bytes to read.
+        bytes: u64,
+    },
+    /// Hashing ended.
+    HashDone {
+        /// What was hashed.
+        what: &'static str,
+        /// Bytes read.
+        bytes: u64,
+        /// How long it took.
+        elapsed: Duration,
+    },
+    /// The gate accepted the inputs.
+    Accepted {
+        /// The job's ID.
+        job_id: &'a str,
+        /// The resolved fit parameters.
+        fit: &'a FitParams,
+    },
+    /// An event from the trainer.
+    Trainer(&'a TrainerEvent),
+}
+
+/// Time spent, for the provenance-overhead benchmark.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JobTiming {
+    /// The whole job.
+    pub total: Duration,
+    /// The sandboxed training call.
+    pub training: Duration,
+    /// Hashing inputs, outputs, the dataset manifest and re-checks.
+    pub hashing: Duration,
+}
+
+/// A finished job.
+#[derive(Debug, Clone)]
+pub struct JobSummary {
+    /// The job's ID.
+    pub job_id: String,
+    /// The bundle.
+    pub bundle: PathBuf,
+    /// SHA-256 of the trained model.
+    pub model_sha256: String,
+    /// The signing key's ID.
+    pub signer: String,
+    /// Final epoch's logs.
+    pub final_logs: BTreeMap<String, f64>,
+    /// Time spent.
+    pub timing: JobTiming,
+}
+
+/// Run one job into a new bundle at `settings.out`.
+///
+/// # Errors
+/// [`Error::Rejected`] with the gate's findings; runtime and sandbox errors
+/// with their codes (`runtime.*`, `trainer.*`, `sandbox.*`);
+/// [`Error::InputChanged`]; [`Error::UnexpectedOutput`]. No bundle is left
+/// behind on error.
+pub fn run_job(
+    inputs: &JobInputs<'_>,
+    settings: &JobSettings<'_>,
+    keys: &JobKeys,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<JobSummary> {
+    let t0 = Instant::now();
+    let started = now();
+    let job_id = match &settings.job_id {
+        Some(id) => {
+            check_job_id(id)?;
+            id.clone()
+        }
+        None => new_job_id(started),
+    };
+    // The sandbox binds need absolute paths.
+    let out_abs = std::path::absolute(settings.out).map_err(|e| Error::io(settings.out, e))?;
+    let out = out_abs.as_path();
+    if fs::symlink_metadata(out).is_ok() {
+        return Err(Error::BundleExists(out.to_owned()));
+    }
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| Error::io(out, std::io::Error::other("the bundle path has no name")))?;
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let staging = parent.join(format!(".{name}.{job_id}.partial"));
+    let work = parent.join(format!(".{name}.{job_id}.work"));
+    fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
+    let mut cleanup = Cleanup {
+        paths: vec![staging.clone(), work.clone()],
+    };
+    let mut hashing = Duration::ZERO;
+    let signer: &dyn Signer = keys.signer.as_ref();
+    let hash_opts = HashOptions::files();
+
+    // ---- 1. intake --------------------------------------------------------
+    progress(Progress::Stage(Stage::Intake));
+    let inputs_dir = staging.join("inputs");
+    let att_dir = staging.join(bundle::ATTESTATIONS_DIR);
+    for d in [&inputs_dir, &att_dir, &staging.join("trust")] {
+        fs::create_dir(d).map_err(|e| Error::io(d, e))?;
+    }
+    copy_input(inputs.definition, &staging.join(INPUT_DEFINITION))?;
+    let definition = read_definition(&staging.join(INPUT_DEFINITION), &settings.gate.definition)
+        .map_err(rejected)?;
+    let data_name = bundle::data_path(definition.data.type_name());
+    copy_input(inputs.model, &staging.join(INPUT_MODEL))?;
+    copy_input(inputs.data, &staging.join(&data_name))?;
+    let request = match inputs.request {
+        Some(path) => {
+            let bytes = read_limited(path, MAX_REQUEST_BYTES as u64)?;
+            let request = JobRequest::parse(&bytes)?;
+            write_file(&staging.join(INPUT_JOB), &bytes)?;
+            request
+        }
+        None => {
+            let stem = inputs
+                .model
+                .file_stem()
+                .map_or_else(|| "model".to_owned(), |s| s.to_string_lossy().into_owned());
+            let request = JobRequest::default_for(&stem);
+            // JSON is YAML: the file parses back to the same request.
+            let bytes =
+                serde_json::to_vec_pretty(&request).map_err(|e| Error::Host(e.to_string()))?;
+            write_file(&staging.join(INPUT_JOB), &bytes)?;
+            request
+        }
+    };
+
+    let verdict = inspect_model(&staging.join(INPUT_MODEL), &settings.gate);
+    if !verdict.accepted {
+        return Err(Error::Rejected {
+            findings: verdict.findings,
+        });
+    }
+    let report =
+        validate_data(&staging.join(&data_name), &definition, &settings.gate).map_err(rejected)?;
+    let misfit = check_model_fits(&verdict, &definition);
+    if !misfit.is_empty() {
+        return Err(Error::Rejected { findings: misfit });
+    }
+    let dataset_json = serde_json::to_value(&definition).map_err(|e| Error::Host(e.to_string()))?;
+    let fit = request
+        .fit
+        .resolve(&dataset_json, veritrain_runtime::spec::os_seed)?;
+    progress(Progress::Accepted {
+        job_id: &job_id,
+        fit: &fit,
+    });
+
+    let input_names = [INPUT_MODEL, INPUT_DEFINITION, INPUT_JOB, data_name.as_str()];
+    let input_manifest = timed_hash(progress, &mut hashing, "inputs", || {
+        Ok(hash_relative(&staging, &input_names, &hash_opts)?)
+    })?;
+    let kind = dataset_kind(&definition);
+    let digest_of = |m: &Manifest, path: &str| -> Result<FileDigest> {
+        m.entries()
+            .iter()
+            .find(|e| e.path() == path)
+            .map(|e| FileDigest {
+                name: path.to_owned(),
+                sha256: e.sha256_hex(),
+                size_bytes: Some(e.size()),
+            })
+            .ok_or_else(|| Error::Host(format!("{path} was not hashed")))
+    };
+    let upload = digest_of(&input_manifest, &data_name)?;
+    let t = Instant::now();
+    let dataset_manifest = DatasetManifest::derive(
+        &staging.join(&data_name),
+        &data_name,
+        kind.as_str(),
+        &settings.gate.zip,
+        now(),
+    )?;
+    hashing += t.elapsed();
+    let manifest_env = dataset_manifest.sign(&upload.sha256, signer)?;
+    write_file(
+        &staging.join(DATASET_MANIFEST),
+        &manifest_env.to_json_pretty()?,
+    )?;
+
+    let mut intake_link = Link::new(
+        STEP_INTAKE,
+        layout::intake_command(),
+        ArtifactMap::new(),
+        input_manifest.artifacts(),
+        Byproducts {
+            stdout: Some(intake_summary(&verdict, &report)),
+            return_value: Some(0),
+            ..Byproducts::default()
+        },
+    );
+    intake_link
+        .environment
+        .insert("veritrain_job_id".into(), Value::String(job_id.clone()));
+    let intake_file = Metablock::signed_by(intake_link, &[signer])?.write_to_dir(&att_dir)?;
+    let intake_end = now();
+
+    // ---- 2. train ------------------------------------------------------------
+    progress(Progress::Stage(Stage::Train));
+    let outputs_dir = staging.join("outputs");
+    fs::create_dir(&outputs_dir).map_err(|e| Error::io(&outputs_dir, e))?;
+    let t_train = Instant::now();
+    let training = train_in_sandbox(
+        settings.runtime,
+        settings.sandbox,
+        settings.policy,
+        SandboxedJob {
+            model: &staging.join(INPUT_MODEL),
+            data: &staging.join(&data_name),
+            dataset: dataset_json.clone(),
+            fit: fit.clone(),
+            execution: ExecutionSettings::default(),
+            limits: TrainerLimits::default(),
+            work_dir: &work,
+            output_dir: &outputs_dir,
+        },
+        &mut |e| progress(Progress::Trainer(e)),
+    )?;
+    let train_wall = t_train.elapsed();
+    let train_end = now();
+
+    // ---- 3. check ------------------------------------------------------------
+    progress(Progress::Stage(Stage::Check));
+    check_outputs(&outputs_dir)?;
+    let t = Instant::now();
+    let again = hash_relative(&staging, &input_names, &hash_opts)?;
+    compare_manifests(&input_manifest, &again, "")?;
+    check_staged(&work, &input_manifest, &data_name, &training)?;
+    hashing += t.elapsed();
+
+    // ---- 4. attest -----------------------------------------------------------
+    progress(Progress::Stage(Stage::Attest));
+    let output_manifest = timed_hash(progress, &mut hashing, "outputs", || {
+        Ok(hash_relative(&staging, &OUTPUTS, &hash_opts)?)
+    })?;
+    let mut train_link = Link::new(
+        STEP_TRAIN,
+        layout::train_command(),
+        input_manifest.artifacts(),
+        output_manifest.artifacts(),
+        Byproducts {
+            return_value: Some(0),
+            ..Byproducts::default()
+        },
+    );
+    train_link
+        .environment
+        .insert("veritrain_job_id".into(), Value::String(job_id.clone()));
+    train_link.environment.insert(
+        "sandbox_policy_sha256".into(),
+        Value::String(training.sandbox.facts.digest()),
+    );
+    let train_file = Metablock::signed_by(train_link, &[signer])?.write_to_dir(&att_dir)?;
+    write_file(&staging.join(LAYOUT), &keys.layout_bytes)?;
+    write_file(&staging.join(TRUST_ROOT), &keys.root_pem)?;
+    write_file(&staging.join(TRUST_KEYSET), &keys.keyset_bytes)?;
+
+    let model_digest = digest_of(&output_manifest, OUTPUT_MODEL)?;
+    let metrics_digest = digest_of(&output_manifest, OUTPUT_METRICS)?;
+    let base_digest = digest_of(&input_manifest, INPUT_MODEL)?;
+    let definition_digest = digest_of(&input_manifest, INPUT_DEFINITION)?;
+    let job_digest = digest_of(&input_manifest, INPUT_JOB)?;
+    let runtime_identity = settings.runtime.identity();
+    let lock = veritrain_runtime::lock::Lock::embedded()?;
+    let trainer_digest = FileDigest {
+        name: format!("trainer/{}", veritrain_runtime::trainer::FILE_NAME),
+        sha256: training.trainer_sha256.clone(),
+        size_bytes: Some(veritrain_runtime::trainer::SOURCE.len() as u64),
+    };
+    let lock_digest = FileDigest {
+        name: "runtime/requirements.lock".into(),
+        sha256: lock.sha256_hex(),
+        size_bytes: Some(veritrain_runtime::lock::LOCK_FILE.len() as u64),
+    };
+
+    let rd = |name: &str, sha256: &str| ResourceDescriptor::subject(name, sha256);
+    let mut manifest_rd = rd(
+        &format!("{data_name}#manifest"),
+        &dataset_manifest.root_sha256,
+    );
+    manifest_rd
+        .annotations
+        .insert("veritrain_kind".into(), json!("dataset_manifest_root"));
+    manifest_rd
+        .annotations
+        .insert("file_count".into(), json!(dataset_manifest.file_count));
+    let mut runtime_rd = rd("runtime", &runtime_identity.tree.root_digest);
+    runtime_rd
+        .annotations
+        .insert("lock_sha256".into(), json!(runtime_identity.lock_sha256));
+    runtime_rd
+        .annotations
+        .insert("python".into(), json!(runtime_identity.interpreter.version));
+    let finished = now();
+    let provenance = Provenance {
+        build_definition: BuildDefinition {
+            build_type: BUILD_TYPE.into(),
+            external_parameters: object(json!({
+                "request": request,
+                "inputs": {
+                    "model": INPUT_MODEL,
+                    "data": data_name,
+                    "definition": INPUT_DEFINITION,
+                    "job": INPUT_JOB,
+                },
+            })),
+            internal_parameters: object(json!({
+                "job_id": job_id,
+                "fit": fit,
+                "execution": ExecutionSettings::default(),
+                "trainer_limits": TrainerLimits::default(),
+                "job_spec_sha256": training.spec_sha256,
+                "sandbox_policy_sha256": training.sandbox.facts.digest(),
+                "keyset_version": keys.keyset.version,
+            })),
+            resolved_dependencies: vec![
+                rd(INPUT_MODEL, &base_digest.sha256),
+                rd(&data_name, &upload.sha256),
+                manifest_rd,
+                rd(INPUT_DEFINITION, &definition_digest.sha256),
+                rd(INPUT_JOB, &job_digest.sha256),
+                runtime_rd,
+                rd(&trainer_digest.name, &trainer_digest.sha256),
+                rd(&lock_digest.name, &lock_digest.sha256),
+                rd("veritrain", &settings.binary.sha256),
+            ],
+        },
+        run_details: RunDetails {
+            builder: Builder {
+                id: BUILDER_ID.into(),
+                version: BTreeMap::from([(
+                    "veritrain".to_owned(),
+                    settings.binary.version.clone(),
+                )]),
+                builder_dependencies: Vec::new(),
+            },
+            metadata: BuildMetadata {
+                invocation_id: Some(job_id.clone()),
+                started_on: Some(started),
+                finished_on: Some(finished),
+            },
+            byproducts: vec![
+                file_rd(&staging, &intake_file)?,
+                file_rd(&staging, &train_file)?,
+                file_rd(&staging, &staging.join(DATASET_MANIFEST))?,
+            ],
+        },
+    };
+    let statement = Statement::slsa_provenance(
+        vec![
+            rd(OUTPUT_MODEL, &model_digest.sha256),
+            rd(OUTPUT_METRICS, &metrics_digest.sha256),
+        ],
+        &provenance,
+    )?;
+    write_file(
+        &staging.join(PROVENANCE),
+        &sign_statement(&statement, &[signer])?.to_json_pretty()?,
+    )?;
+    let attest_end = now();
+
+    // ---- the AIBoM -----------------------------------------------------------
+    let metrics: Value =
+        serde_json::from_slice(&read_limited(&staging.join(OUTPUT_METRICS), 256 << 20)?)
+            .map_err(|e| Error::Host(format!("outputs/metrics.json: {e}")))?;
+    let history = history_of(&metrics);
+    let trained_verdict = inspect_model(&staging.join(OUTPUT_MODEL), &settings.gate);
+    let manifest_file = FileDigest {
+        name: DATASET_MANIFEST.into(),
+        ..file_digest(&staging, DATASET_MANIFEST)?
+    };
+    let bom_input = BomInput {
+        job_id: job_id.clone(),
+        created_at: now(),
+        supplier: settings.supplier.clone(),
+        request: request.model.clone(),
+        trained_model: TrainedModel {
+            file: model_digest.clone(),
+            members: keras_members(&staging.join(OUTPUT_MODEL), &settings.gate)?,
+            keras_version: trained_verdict.keras_version.clone(),
+            inputs: vec![TensorSpec {
+                name: Some("features".into()),
+                dtype: "float32".into(),
+                shape: batch_shape(&definition.input_shape),
+                description: Some(input_description(&definition)),
+            }],
+            outputs: vec![TensorSpec {
+                name: Some("predictions".into()),
+                dtype: "float32".into(),
+                shape: batch_shape(&definition.output_shape),
+                description: classes(&definition).map(|c| format!("classes: {}", c.join(", "))),
+            }],
+            metrics_file: Some(metrics_digest.clone()),
+        },
+        base_model: BaseModel {
+            file: base_digest.clone(),
+            scan: ModelScan::from_verdict(&verdict),
+        },
+        datasets: vec![Dataset {
+            name: definition
+                .metadata
+                .name
+                .clone()
+                .unwrap_or_else(|| "dataset".to_owned()),
+            kind,
+            upload: upload.clone(),
+            file_count: dataset_manifest.file_count,
+            size_bytes: dataset_manifest.size_bytes,
+            manifest: veritrain_bom::input::Manifest {
+                root_sha256: dataset_manifest.root_sha256.clone(),
+                file: manifest_file,
+            },
+            classes: classes(&definition).unwrap_or_default(),
+            stats: report_stats(&report),
+            request: request.dataset.clone(),
+        }],
+        definition: definition_digest.clone(),
+        environment: Environment {
+            python_version: runtime_identity.interpreter.version.clone(),
+            os: host::operating_system(),
+            cpu: host::cpu(settings.policy),
+            memory_limit_bytes: host::memory_limit(settings.policy),
+            gpus: Vec::new(),
+            packages: runtime_identity
+                .distributions
+                .iter()
+                .map(|d| Package {
+                    name: d.name.clone(),
+                    version: d.version.clone(),
+                    purl: d.purl.clone(),
+                    wheel_sha256: d.sha256.clone(),
+                })
+                .collect(),
+            sandbox: serde_json::to_value(&training.sandbox.facts)
+                .map_err(|e| Error::Host(e.to_string()))?,
+        },
+        platform: PlatformCode {
+            veritrain: Binary {
+                version: settings.binary.version.clone(),
+                sha256: settings.binary.sha256.clone(),
+            },
+            trainer: trainer_digest,
+            lock_file: lock_digest,
+        },
+        training: Training {
+            fit_params: match serde_json::to_value(&fit) {
+                Ok(Value::Object(m)) => m.into_iter().collect(),
+                _ => BTreeMap::new(),
+            },
+            metrics: metric_specs(&history),
+            history,
+            usage: ResourceUsage {
+                wall_seconds: training.sandbox.wall_time.as_secs_f64(),
+                cpu_seconds: training
+                    .sandbox
+                    .usage
+                    .cpu_usage_usec
+                    .map_or(0.0, |u| u as f64 / 1e6),
+                gpu_seconds: None,
+                energy_kwh: None,
+            },
+        },
+        tasks: TaskTimes {
+            intake: Span {
+                start: started,
+                end: intake_end,
+            },
+            train: Span {
+                start: intake_end,
+                end: train_end,
+            },
+            attest: Span {
+                start: train_end,
+                end: attest_end,
+            },
+        },
+        attestations: vec![
+            attestation(
+                &staging,
+                LAYOUT,
+                AttestationKind::InTotoLayout,
+                "steps intake, run_training",
+            )?,
+            attestation(
+                &staging,
+                &rel(&staging, &intake_file)?,
+                AttestationKind::InTotoLink,
+                "step intake",
+            )?,
+            attestation(
+                &staging,
+                &rel(&staging, &train_file)?,
+                AttestationKind::InTotoLink,
+                "step run_training",
+            )?,
+            attestation(
+                &staging,
+                PROVENANCE,
+                AttestationKind::SlsaProvenance,
+                "SLSA Provenance v1",
+            )?,
+            attestation(
+                &staging,
+                TRUST_KEYSET,
+                AttestationKind::KeySet,
+                "root-signed key set",
+            )?,
+        ],
+    };
+    let bom = veritrain_bom::build_bom(&bom_input)?;
+    let bom_json = veritrain_bom::to_json(&bom)?;
+    write_file(&staging.join(AIBOM), &bom_json)?;
+    let bom_env = veritrain_bom::sign_bom(&bom_json, &model_digest.sha256, OUTPUT_MODEL, signer)?;
+    write_file(&staging.join(AIBOM_ENVELOPE), &bom_env.to_json_pretty()?)?;
+
+    // ---- publish ---------------------------------------------------------------
+    let _ = fs::remove_dir_all(&work);
+    fs::rename(&staging, out).map_err(|e| Error::io(out, e))?;
+    cleanup.paths.clear();
+    let final_logs = training_final_logs(&training);
+    Ok(JobSummary {
+        job_id,
+        bundle: out.to_owned(),
+        model_sha256: model_digest.sha256,
+        signer: signer.keyid().to_owned(),
+        final_logs,
+        timing: JobTiming {
+            total: t0.elapsed(),
+            training: train_wall,
+            hashing,
+        },
+    })
+}
+
+/// Removes the staging and work directories of a job that did not finish.
+struct Cleanup {
+    paths: Vec<PathBuf>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for p in &self.paths {
+            let _ = fs::remove_dir_all(p);
+        }
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}
+
+/// `job-YYYYMMDDTHHMMSSZ-<8 hex>`.
+fn new_job_id(t: DateTime<Utc>) -> String {
+    use rand_core::RngCore as _;
+    let r = rand_core::OsRng.next_u32();
+    format!("job-{}-{r:08x}", t.format("%Y%m%dT%H%M%SZ"))
+}
+
+/// Job IDs become file names and BOM serial numbers: ASCII letters, digits,
+/// `.`, `_` and `-`, 1 to 64 characters, not starting with `.`.
+fn check_job_id(id: &str) -> Result<()> {
+    let ok = (1..=64).contains(&id.len())
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Request {
+            path: "job_id".into(),
+            message: format!(
+                "{id:?} is not a job ID: use 1 to 64 ASCII letters, digits, '.', '_' or '-'"
+            ),
+        })
+    }
+}
+
+fn rejected(e: veritrain_intake::Error) -> Error {
+    match e {
+        veritrain_intake::Error::Rejected(f) => Error::Rejected { findings: vec![*f] },
+        other => Error::Intake(other),
+    }
+}
+
+/// Copy a user's input into the bundle. It must be a regular file (after
+/// following a symlink the user gave on purpose).
+fn copy_input(from: &Path, to: &Path) -> Result<()> {
+    let meta = fs::metadata(from).map_err(|e| Error::io(from, e))?;
+    if !meta.is_file() {
+        return Err(Error::io(from, std::io::Error::other("not a regular file")));
+    }
+    fs::copy(from, to).map_err(|e| Error::io(from, e))?;
+    Ok(())
+}
+
+fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > max {
+        return Err(Error::io(
+            path,
+            std::io::Error::other(format!("larger than {max} bytes")),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}
+
+fn timed_hash(
+    progress: &mut dyn FnMut(Progress<'_>),
+    total: &mut Duration,
+    what: &'static str,
+    f: impl FnOnce() -> Result<Manifest>,
+) -> Result<Manifest> {
+    progress(Progress::HashStart { what, bytes: 0 });
+    let t = Instant::now();
+    let m = f()?;
+    let elapsed = t.elapsed();
+    *total += elapsed;
+    progress(Progress::HashDone {
+        what,
+        bytes: m.total_size(),
+        elapsed,
+    });
+    Ok(m)
+}
+
+fn compare_manifests(before: &Manifest, after: &Manifest, prefix: &str) -> Result<()> {
+    for b in before.entries() {
+        let found = after
+            .entries()
+            .iter()
+            .find(|a| a.path() == b.path())
+            .map_or_else(|| "nothing (deleted)".to_owned(), |a| a.sha256_hex());
+        if found != b.sha256_hex() {
+            return Err(Error::InputChanged {
+                file: format!("{prefix}{}", b.path()),
+                expected: b.sha256_hex(),
+                found,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The staged copies the sandbox saw (`work/in`, `work/app`) must still be
+/// the inputs, the job spec and the trainer that were recorded.
+fn check_staged(
+    work: &Path,
+    inputs: &Manifest,
+    data_name: &str,
+    training: &SandboxedTraining,
+) -> Result<()> {
+    let staged_in = hash_path(&work.join("in"), &HashOptions::files())?;
+    let staged_app = hash_path(&work.join("app"), &HashOptions::files())?;
+    let digest = |m: &Manifest, name: &str| {
+        m.entries()
+            .iter()
+            .find(|e| e.path() == name)
+            .map_or_else(|| "nothing (deleted)".to_owned(), |e| e.sha256_hex())
+    };
+    let data_file = data_name.rsplit('/').next().unwrap_or(data_name);
+    let expected = [
+        ("model.keras", digest(inputs, INPUT_MODEL), &staged_in),
+        (data_file, digest(inputs, data_name), &staged_in),
+        ("job.json", training.spec_sha256.clone(), &staged_in),
+        (
+            veritrain_runtime::trainer::FILE_NAME,
+            training.trainer_sha256.clone(),
+            &staged_app,
+        ),
+    ];
+    for (name, want, manifest) in expected {
+        let found = digest(manifest, name);
+        if found != want {
+            return Err(Error::InputChanged {
+                file: format!("sandbox input {name}"),
+                expected: want,
+                found,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Only the declared outputs, as regular files, may come out.
+fn check_outputs(dir: &Path) -> Result<()> {
+    let declared: Vec<&str> = OUTPUTS
+        .iter()
+        .filter_map(|p| p.strip_prefix("outputs/"))
+        .collect();
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+        if !declared.contains(&name.as_str()) || !is_file {
+            return Err(Error::UnexpectedOutput { file: name });
+        }
+    }
+    Ok(())
+}
+
+fn dataset_kind(def: &Definition) -> DatasetKind {
+    match def.data {
+        DataSpec::Csv(_) => DatasetKind::Csv,
+        DataSpec::Image(_) => DatasetKind::ImageZip,
+        DataSpec::Tfrecord(_) => DatasetKind::Tfrecord,
+    }
+}
+
+/// Class names in label order, when the definition has them.
+pub fn classes(def: &Definition) -> Option<Vec<String>> {
+    match &def.data {
+        DataSpec::Csv(c) => c.classes(),
+        DataSpec::Image(i) => Some(i.label.classes.clone()),
+        DataSpec::Tfrecord(t) => t.label.classes.clone(),
+    }
+}
+
+fn input_description(def: &Definition) -> String {
+    match &def.data {
+        DataSpec::Csv(c) => {
+            let names: Vec<&str> = c
+                .columns
+                .iter()
+                .filter(|col| col.input)
+                .map(|col| col.name.as_str())
+                .collect();
+            format!("CSV columns: {}", names.join(", "))
+        }
+        DataSpec::Image(i) => format!(
+            "{}x{} images, {} channel(s)",
+            i.image_size[0],
+            i.image_size[1],
+            i.color_mode.channels()
+        ),
+        DataSpec::Tfrecord(t) => {
+            let names: Vec<&str> = t.input_features().map(|f| f.name.as_str()).collect();
+            format!("TFRecord features: {}", names.join(", "))
+        }
+    }
+}
+
+fn batch_shape(dims: &[u64]) -> Vec<Option<u64>> {
+    std::iter::once(None)
+        .chain(dims.iter().copied().map(Some))
+        .collect()
+}
+
+fn report_stats(report: &DataReport) -> Value {
+    let inner = match report {
+        DataReport::Csv(r) => serde_json::to_value(r),
+        DataReport::Image(r) => serde_json::to_value(r),
+        DataReport::Tfrecord(r) => serde_json::to_value(r),
+    };
+    inner.unwrap_or(Value::Null)
+}
+
+fn intake_summary(verdict: &KerasVerdict, report: &DataReport) -> String {
+    let data = match report {
+        DataReport::Csv(r) => format!("csv: {} rows, {} columns", r.rows, r.columns.len()),
+        DataReport::Image(r) => format!("image zip: {} images", r.images),
+        DataReport::Tfrecord(r) => format!("tfrecord: {} records", r.records),
+    };
+    format!(
+        "model accepted (allow-list {}, {} finding(s)); dataset accepted ({data})\n",
+        verdict.allowlist_version,
+        verdict.findings.len()
+    )
+}
+
+/// Digests of the `.keras` archive's members.
+fn keras_members(path: &Path, limits: &GateLimits) -> Result<Vec<FileDigest>> {
+    let mut archive = ZipArchive::open_path(path, &limits.zip)?;
+    let names: Vec<(usize, String)> = archive
+        .entries()
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| !e.is_dir())
+        .map(|(i, e)| (i, e.name().to_owned()))
+        .collect();
+    let mut out = Vec::new();
+    for (index, name) in names {
+        let mut reader = archive.entry_reader(index)?;
+        let (size, digest) = hash_reader(&mut reader).map_err(|e| reader.into_error(e))?;
+        out.push(FileDigest {
+            name,
+            sha256: hex::encode(digest),
+            size_bytes: Some(size),
+        });
+    }
+    Ok(out)
+}
+
+/// The per-epoch history from `metrics.json`, non-finite values dropped.
+fn history_of(metrics: &Value) -> Vec<EpochLog> {
+    let Some(list) = metrics.get("history").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|row| {
+            let obj = row.as_object()?;
+            let epoch = u32::try_from(obj.get("epoch")?.as_u64()?).ok()?;
+            let logs = obj
+                .iter()
+                .filter(|(k, _)| k.as_str() != "epoch")
+                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                .collect();
+            Some(EpochLog { epoch, logs })
+        })
+        .collect()
+}
+
+/// The compiled metrics, `loss` first, each with the direction that is
+/// better.
+fn metric_specs(history: &[EpochLog]) -> Vec<MetricSpec> {
+    let mut names: Vec<String> = history
+        .iter()
+        .flat_map(|e| e.logs.keys())
+        .filter(|k| !k.starts_with("val_"))
+        .cloned()
+        .collect();
+    names.sort();
+    names.dedup();
+    names.sort_by_key(|n| n != "loss");
+    names
+        .into_iter()
+        .map(|name| {
+            let minimize = ["loss", "error", "crossentropy", "hinge"]
+                .iter()
+                .any(|w| name.contains(w));
+            MetricSpec {
+                goal: if minimize {
+                    Goal::Minimize
+                } else {
+                    Goal::Maximize
+                },
+                name,
+            }
+        })
+        .collect()
+}
+
+fn training_final_logs(training: &SandboxedTraining) -> BTreeMap<String, f64> {
+    training
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            TrainerEvent::Epoch { metrics, .. } => Some(
+                metrics
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), (*v)?)))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+fn object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn rel(root: &Path, path: &Path) -> Result<String> {
+    path.strip_prefix(root)
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .map_err(|_| Error::Host(format!("{} is outside the bundle", path.display())))
+}
+
+fn file_digest(root: &Path, rel_path: &str) -> Result<FileDigest> {
+    let path = root.join(rel_path);
+    let file = fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+    let (size, digest) =
+        hash_reader(&mut std::io::BufReader::new(file)).map_err(|e| Error::io(&path, e))?;
+    Ok(FileDigest {
+        name: rel_path.to_owned(),
+        sha256: hex::encode(digest),
+        size_bytes: Some(size),
+    })
+}
+
+fn file_rd(root: &Path, path: &Path) -> Result<ResourceDescriptor> {
+    let name = rel(root, path)?;
+    let d = file_digest(root, &name)?;
+    Ok(ResourceDescriptor::subject(name, d.sha256))
+}
+
+fn attestation(
+    root: &Path,
+    rel_path: &str,
+    kind: AttestationKind,
+    comment: &str,
+) -> Result<AttestationRef> {
+    Ok(AttestationRef {
+        kind,
+        file: file_digest(root, rel_path)?,
+        comment: Some(comment.to_owned()),
+    })
+}
+
+/// Findings as `[code] message` lines.
+pub fn findings_lines(findings: &[Finding]) -> Vec<String> {
+    findings
+        .iter()
+        .map(|f| format!("[{}] {f}", f.code))
+        .collect()
+}

@@ -1,0 +1,433 @@
+//! `veritrain train`: run the main job (intake gate, sandboxed training,
+//! attestation) into a signed bundle. Only wires arguments and progress
+//! output to [`veritrain_pipeline::run_job`].
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use veritrain_bom::input::Organization;
+use veritrain_intake::gate::GateLimits;
+use veritrain_pipeline::{
+    JobInputs, JobKeys, JobSettings, JobSummary, PlatformBinary, Progress, Stage, run_job,
+};
+use veritrain_runtime::TrainerEvent;
+use veritrain_sandbox::{Bubblewrap, Policy};
+
+/// Arguments of `veritrain train`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The Keras v3 model (`.keras`) to train.
+    #[arg(long)]
+    model: PathBuf,
+    /// The dataset: a CSV file, a ZIP of images, or a TFRecord file.
+    #[arg(long)]
+    data: PathBuf,
+    /// The dataset definition (YAML, docs/definition.md).
+    #[arg(long)]
+    definition: PathBuf,
+    /// The job request: model metadata and fit parameters (YAML,
+    /// docs/bundle.md). Without it the model is named after its file.
+    #[arg(long, value_name = "JOB.yaml")]
+    job: Option<PathBuf>,
+    /// The key directory made by `veritrain keys init`.
+    #[arg(long)]
+    keys: PathBuf,
+    /// The bundle directory to create (must not exist).
+    #[arg(long)]
+    out: PathBuf,
+    /// The trainer runtime (default: $VERITRAIN_RUNTIME_DIR, else
+    /// .venv/runtime).
+    #[arg(long)]
+    runtime: Option<PathBuf>,
+    /// The platform operator named as the AIBoM's supplier.
+    #[arg(long, default_value = "Veritrain local operator")]
+    operator: String,
+    /// Wall-clock limit of the training, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    timeout: u64,
+    /// Memory limit of the training, in MiB.
+    #[arg(long, default_value_t = 4096)]
+    memory_mib: u64,
+    /// CPU cores the training may use (a cgroup quota; default: all).
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Print the result as JSON on stdout (progress still goes to stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Run `veritrain train`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut policy = Policy::default();
+    policy.limits.wall_time = std::time::Duration::from_secs(args.timeout);
+    policy.limits.memory_bytes = Some(args.memory_mib.saturating_mul(1 << 20));
+    policy.limits.cpu_quota_cores = args.cpus;
+    let runtime_dir = args
+        .runtime
+        .clone()
+        .unwrap_or_else(veritrain_runtime::default_dir);
+    let mut printer = Printer::new();
+    let runtime = match check_runtime(&runtime_dir, &mut printer) {
+        Ok(r) => r,
+        Err(e) => {
+            report_error(&e, args.json);
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let job = TrainJob {
+        model: &args.model,
+        data: &args.data,
+        definition: &args.definition,
+        request: args.job.as_deref(),
+        keys: &args.keys,
+        out: &args.out,
+        runtime: &runtime,
+        operator: &args.operator,
+        policy,
+    };
+    match job.run(&mut printer) {
+        Ok(summary) => {
+            if args.json {
+                println!("{}", summary_json(&summary, &args.keys));
+            } else {
+                print_summary(&summary, &args.keys);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            report_error(&e, args.json);
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// One `train` run, shared with `quickstart`.
+pub struct TrainJob<'a> {
+    pub model: &'a Path,
+    pub data: &'a Path,
+    pub definition: &'a Path,
+    pub request: Option<&'a Path>,
+    pub keys: &'a Path,
+    pub out: &'a Path,
+    pub runtime: &'a veritrain_runtime::VerifiedRuntime,
+    pub operator: &'a str,
+    pub policy: Policy,
+}
+
+impl TrainJob<'_> {
+    /// Load the keys, the runtime and the sandbox, then run the job.
+    pub fn run(&self, printer: &mut Printer) -> Result<JobSummary, veritrain_pipeline::Error> {
+        let keys = JobKeys::load(self.keys, chrono::Utc::now())?;
+        let sandbox = Bubblewrap::new()?;
+        let settings = JobSettings {
+            out: self.out,
+            runtime: self.runtime,
+            sandbox: &sandbox,
+            policy: &self.policy,
+            gate: GateLimits::default(),
+            supplier: Organization {
+                name: self.operator.to_owned(),
+                ..Organization::default()
+            },
+            job_id: None,
+            binary: PlatformBinary::current(env!("CARGO_PKG_VERSION"))?,
+        };
+        let inputs = JobInputs {
+            model: self.model,
+            data: self.data,
+            definition: self.definition,
+            request: self.request,
+        };
+        let result = run_job(&inputs, &settings, &keys, &mut |p| printer.progress(&p));
+        printer.finish_line();
+        result
+    }
+}
+
+/// Verify the runtime at `dir` (every file re-hashed), reporting on
+/// `printer`. The sandbox binds need an absolute path.
+pub fn check_runtime(
+    dir: &Path,
+    printer: &mut Printer,
+) -> Result<veritrain_runtime::VerifiedRuntime, veritrain_pipeline::Error> {
+    let dir = std::path::absolute(dir).map_err(|e| veritrain_pipeline::Error::Io {
+        path: dir.to_owned(),
+        source: e,
+    })?;
+    printer.line(&format!(
+        "checking the trainer runtime at {}",
+        dir.display()
+    ));
+    let t = Instant::now();
+    let runtime = veritrain_runtime::VerifiedRuntime::verify(&dir)?;
+    printer.line(&format!(
+        "  runtime intact ({} files re-hashed in {:.1}s)",
+        runtime.identity().tree.stats.files,
+        t.elapsed().as_secs_f64()
+    ));
+    Ok(runtime)
+}
+
+/// Terminal progress: one line per stage, a bar per epoch (redrawn in place
+/// on a terminal, one line per epoch otherwise).
+pub struct Printer {
+    tty: bool,
+    open_line: bool,
+    batch_size: u64,
+    steps_per_epoch: Option<u64>,
+    epochs: u64,
+    initial_epoch: u64,
+}
+
+impl Printer {
+    pub fn new() -> Printer {
+        Printer {
+            tty: std::io::stderr().is_terminal(),
+            open_line: false,
+            batch_size: 32,
+            steps_per_epoch: None,
+            epochs: 0,
+            initial_epoch: 0,
+        }
+    }
+
+    pub fn line(&mut self, text: &str) {
+        self.finish_line();
+        eprintln!("{text}");
+    }
+
+    fn finish_line(&mut self) {
+        if self.open_line {
+            eprintln!();
+            self.open_line = false;
+        }
+    }
+
+    fn redraw(&mut self, text: &str) {
+        if self.tty {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K{text}");
+            let _ = err.flush();
+            self.open_line = true;
+        }
+    }
+
+    fn progress(&mut self, p: &Progress<'_>) {
+        match p {
+            Progress::Stage(stage) => self.line(match stage {
+                Stage::Intake => {
+                    "[1/4] intake: copying the inputs into the bundle and running the gate"
+                }
+                Stage::Train => "[2/4] training in the sandbox",
+                Stage::Check => "[3/4] re-hashing every input the sandbox could see",
+                Stage::Attest => "[4/4] hashing the outputs and signing the attestations",
+            }),
+            Progress::Accepted { job_id, fit } => {
+                self.batch_size = u64::from(fit.batch_size.max(1));
+                self.steps_per_epoch = fit.steps_per_epoch.map(u64::from);
+                self.epochs = u64::from(fit.epochs);
+                self.initial_epoch = u64::from(fit.initial_epoch);
+                self.line(&format!(
+                    "  accepted by the intake gate; job {job_id}: {} epochs, batch size {}, seed {}",
+                    fit.epochs, fit.batch_size, fit.seed
+                ));
+            }
+            Progress::HashStart { what, .. } => self.redraw(&format!("  hashing {what} ...")),
+            Progress::HashDone {
+                what,
+                bytes,
+                elapsed,
+            } => {
+                let secs = elapsed.as_secs_f64();
+                let rate = if secs > 0.0 {
+                    format!(", {:.0} MB/s", *bytes as f64 / 1e6 / secs)
+                } else {
+                    String::new()
+                };
+                self.line(&format!(
+                    "  hashed {what}: {} in {secs:.2}s{rate}",
+                    human_bytes(*bytes)
+                ));
+            }
+            Progress::Trainer(e) => self.trainer(e),
+        }
+    }
+
+    fn trainer(&mut self, e: &TrainerEvent) {
+        match e {
+            TrainerEvent::Start {
+                python,
+                tensorflow,
+                keras,
+            } => self.line(&format!(
+                "  trainer started: Python {python}, TensorFlow {tensorflow}, Keras {keras}"
+            )),
+            TrainerEvent::ModelLoaded { parameters, .. } => {
+                self.line(&format!("  model loaded: {parameters} parameters"));
+            }
+            TrainerEvent::Data {
+                kind,
+                examples,
+                train,
+                validation,
+            } => {
+                if self.steps_per_epoch.is_none() {
+                    self.steps_per_epoch = Some(train.div_ceil(self.batch_size).max(1));
+                }
+                self.line(&format!(
+                    "  data: {examples} {kind} examples, {train} for training, {validation} held out"
+                ));
+            }
+            TrainerEvent::EpochBegin { epoch } => {
+                self.redraw(&self.bar(*epoch, 0, &[]));
+            }
+            TrainerEvent::Step {
+                epoch,
+                step,
+                loss,
+                metrics,
+            } => {
+                let mut m: Vec<(String, f64)> = Vec::new();
+                if let Some(l) = loss {
+                    m.push(("loss".into(), *l));
+                }
+                m.extend(
+                    metrics
+                        .iter()
+                        .filter(|(k, _)| k.as_str() != "loss")
+                        .filter_map(|(k, v)| Some((k.clone(), (*v)?))),
+                );
+                let text = self.bar(*epoch, *step, &m);
+                self.redraw(&text);
+            }
+            TrainerEvent::Epoch { epoch, metrics } => {
+                let m: Vec<(String, f64)> = metrics
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), (*v)?)))
+                    .collect();
+                let steps = self.steps_per_epoch.unwrap_or(1);
+                let text = self.bar(*epoch, steps, &m);
+                self.line(&text);
+            }
+            TrainerEvent::Evaluation { examples, metrics } => {
+                let m: Vec<String> = metrics
+                    .iter()
+                    .filter_map(|(k, v)| Some(format!("{k} {:.4}", (*v)?)))
+                    .collect();
+                self.line(&format!(
+                    "  final evaluation on {examples} held-out examples: {}",
+                    m.join(", ")
+                ));
+            }
+            TrainerEvent::Error { code, message } => {
+                self.line(&format!("  trainer error [{code}]: {message}"));
+            }
+            _ => {}
+        }
+    }
+
+    fn bar(&self, epoch: u64, step: u64, metrics: &[(String, f64)]) -> String {
+        const WIDTH: u64 = 24;
+        let total = self.steps_per_epoch.unwrap_or(1).max(1);
+        let filled = (step.min(total) * WIDTH) / total;
+        let bar: String = (0..WIDTH)
+            .map(|i| if i < filled { '#' } else { '.' })
+            .collect();
+        let m: Vec<String> = metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+        format!(
+            "  epoch {epoch:>3}/{} [{bar}] {:>4}/{total}  {}",
+            self.epochs,
+            step.min(total),
+            m.join("  ")
+        )
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    let n = n as f64;
+    if n >= 1e9 {
+        format!("{:.2} GB", n / 1e9)
+    } else if n >= 1e6 {
+        format!("{:.1} MB", n / 1e6)
+    } else if n >= 1e3 {
+        format!("{:.1} kB", n / 1e3)
+    } else {
+        format!("{n} B")
+    }
+}
+
+/// The command a second person runs to check `bundle`.
+pub fn verify_command(bundle: &Path, keys: &Path) -> String {
+    format!(
+        "veritrain verify {} --root-key {}",
+        bundle.display(),
+        keys.join(veritrain_pipeline::keydir::PUBLIC_DIR)
+            .join(veritrain_pipeline::keydir::ROOT_PUB)
+            .display()
+    )
+}
+
+fn print_summary(s: &JobSummary, keys: &Path) {
+    println!("bundle written: {}", s.bundle.display());
+    println!("  job            {}", s.job_id);
+    println!(
+        "  trained model  outputs/model.keras  sha256 {}",
+        s.model_sha256
+    );
+    println!("  signed by      {}", s.signer);
+    let logs: Vec<String> = s
+        .final_logs
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect();
+    if !logs.is_empty() {
+        println!("  last epoch     {}", logs.join(", "));
+    }
+    println!(
+        "  time           {:.1}s total, {:.1}s training in the sandbox, {:.2}s hashing",
+        s.timing.total.as_secs_f64(),
+        s.timing.training.as_secs_f64(),
+        s.timing.hashing.as_secs_f64()
+    );
+    println!("verify it with: {}", verify_command(&s.bundle, keys));
+}
+
+fn summary_json(s: &JobSummary, keys: &Path) -> serde_json::Value {
+    serde_json::json!({
+        "job_id": s.job_id,
+        "bundle": s.bundle,
+        "model_sha256": s.model_sha256,
+        "signer": s.signer,
+        "final_logs": s.final_logs,
+        "timing_seconds": {
+            "total": s.timing.total.as_secs_f64(),
+            "training": s.timing.training.as_secs_f64(),
+            "hashing": s.timing.hashing.as_secs_f64(),
+        },
+        "verify_command": verify_command(&s.bundle, keys),
+    })
+}
+
+/// Print a job error: the code, the sentence, and every gate finding.
+pub fn report_error(e: &veritrain_pipeline::Error, json: bool) {
+    eprintln!("error[{}]: {e}", e.code());
+    let findings = match e {
+        veritrain_pipeline::Error::Rejected { findings } => findings.clone(),
+        _ => Vec::new(),
+    };
+    if json {
+        let body = serde_json::json!({
+            "error": {
+                "code": e.code(),
+                "message": e.to_string(),
+                "findings": findings.iter().map(|f| serde_json::json!({
+                    "code": f.code,
+                    "message": f.to_string(),
+                })).collect::<Vec<_>>(),
+            }
+        });
+        println!("{body:#}");
+    }
+}
