@@ -134,6 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &BundleOptions {
             root: Some(root),
             artifacts: Vec::new(),
+            keyset: None,
         },
     );
     print!("{}", super::verify::render(&report));

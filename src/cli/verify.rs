@@ -22,6 +22,11 @@ pub struct Args {
     /// must match the bundle by digest. Repeatable.
     #[arg(long, value_name = "FILE")]
     artifact: Vec<PathBuf>,
+    /// A newer key set than the bundle's (the operator's latest
+    /// public/keyset.dsse.json), so that keys revoked after the job are
+    /// judged by it. It must not be older than the bundle's own.
+    #[arg(long, value_name = "KEYSET.dsse.json")]
+    keyset: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -40,6 +45,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let keyset = match &args.keyset {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("cannot read the key set {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
     if !args.bundle.is_dir() {
         anyhow::bail!("{} is not a bundle directory", args.bundle.display());
     }
@@ -48,6 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &BundleOptions {
             root,
             artifacts: args.artifact.clone(),
+            keyset,
         },
     );
     if args.json {

@@ -66,6 +66,11 @@ pub struct BundleOptions {
     pub root: Option<PublicKey>,
     /// Files (or dataset directories) the user holds, to match by digest.
     pub artifacts: Vec<PathBuf>,
+    /// A newer key set than the bundle's (the operator's latest
+    /// `public/keyset.dsse.json`), so that revocations made after the job
+    /// count. It must verify with the root and must not be older than the
+    /// bundle's own.
+    pub keyset: Option<Vec<u8>>,
 }
 
 /// One failed expectation.
@@ -394,17 +399,9 @@ impl Verifier {
                 return (None, None);
             }
         };
-        let keyset = match self.read(TRUST_KEYSET) {
+        let shipped = match self.read(TRUST_KEYSET) {
             Ok(bytes) => match verify_keyset(&bytes, &root, &self.limits) {
-                Ok(ks) => {
-                    check.detail(format!(
-                        "key set version {}, issued {}, {} signing key(s)",
-                        ks.version,
-                        ks.issued.to_rfc3339(),
-                        ks.keys.len()
-                    ));
-                    Some(ks)
-                }
+                Ok(ks) => Some(ks),
                 Err(e) => {
                     check.fail(TRUST_KEYSET, format!("[{}] {e}", e.code()));
                     None
@@ -415,6 +412,45 @@ impl Verifier {
                 None
             }
         };
+        let keyset = match &opts.keyset {
+            None => shipped,
+            Some(bytes) => match verify_keyset(bytes, &root, &self.limits) {
+                Ok(given) => {
+                    if let Some(ks) = &shipped
+                        && ks.version > given.version
+                    {
+                        check.fail(
+                            "--keyset",
+                            format!(
+                                "the given key set (version {}) is older than the bundle's (version {}); \
+                                 an old key set could hide a revocation",
+                                given.version, ks.version
+                            ),
+                        );
+                    }
+                    check.detail(format!(
+                        "using the key set given with --keyset (version {})",
+                        given.version
+                    ));
+                    shipped.is_some().then_some(given)
+                }
+                Err(e) => {
+                    check.fail("--keyset", format!("[{}] {e}", e.code()));
+                    None
+                }
+            },
+        };
+        if let Some(ks) = &keyset {
+            check.detail(format!(
+                "key set version {}, issued {}, {} signing key(s)",
+                ks.version,
+                ks.issued.to_rfc3339(),
+                ks.keys.len()
+            ));
+        }
+        if !check.ok {
+            return (Some(root), None);
+        }
         (Some(root), keyset)
     }
 
@@ -571,7 +607,7 @@ impl Verifier {
                 continue;
             };
             let Some(step) = layout.steps.iter().find(|s| s.name == step_name) else {
-                check.fail(&rel, format!("the layout has no step {step_name:?}"));
+                check.fail(&rel, format!("{LAYOUT} has no step {step_name:?}"));
                 continue;
             };
             let bytes = match self.read(&rel) {
@@ -591,7 +627,9 @@ impl Verifier {
             let Some(keyid) = step.pubkeys.iter().find(|k| k.starts_with(prefix)) else {
                 check.fail(
                     &rel,
-                    format!("key ID prefix {prefix} is not a functionary of step {step_name:?}"),
+                    format!(
+                        "key ID prefix {prefix} is not a functionary of step {step_name:?} in {LAYOUT}"
+                    ),
                 );
                 continue;
             };
@@ -630,6 +668,22 @@ impl Verifier {
             }
             link_files.push(rel);
         }
+        for step in &layout.steps {
+            let present = step.pubkeys.iter().any(|k| {
+                att_dir
+                    .join(veritrain_attest::intoto::link_file_name(&step.name, k))
+                    .exists()
+            });
+            if !present && let Some(k) = step.pubkeys.first() {
+                check.fail(
+                    crate::bundle::link_path(&step.name, k),
+                    format!(
+                        "missing: no link for step {:?} by any of its functionaries",
+                        step.name
+                    ),
+                );
+            }
+        }
         let opts = VerifyOptions {
             now: signing_time.unwrap_or_else(Utc::now),
             limits: MetablockLimits::default(),
@@ -655,7 +709,7 @@ impl Verifier {
                 }
             }
             Err(e) => {
-                let culprit = chain_culprit(&e.to_string(), &link_files);
+                let culprit = chain_culprit(&e, &link_files);
                 check.fail(culprit, format!("[{}] {e}", e.code()));
                 None
             }
@@ -994,6 +1048,11 @@ impl Verifier {
         );
         if let Some(inv) = inventory {
             for (url, sha) in &claims.references {
+                // The key set may be refreshed after signing (rotation,
+                // revocation); it was verified against the root on its own.
+                if url.starts_with("trust/") {
+                    continue;
+                }
                 let on_disk = inv
                     .entries()
                     .iter()
@@ -1152,23 +1211,38 @@ fn expect(
     }
 }
 
-/// Name the link file an in-toto chain error is about: the one whose step
-/// the message names, else the attestations directory.
-fn chain_culprit(message: &str, link_files: &[String]) -> String {
-    for step in [STEP_TRAIN, STEP_INTAKE] {
-        if message.contains(&format!("'{step}'")) || message.contains(&format!("\"{step}\"")) {
-            return link_files
-                .iter()
-                .find(|f| {
-                    f.rsplit('/')
-                        .next()
-                        .is_some_and(|n| n.starts_with(&format!("{step}.")))
-                })
-                .cloned()
-                .unwrap_or_else(|| format!("{ATTESTATIONS_DIR}/{step}.*.link"));
+/// Name the link files an in-toto chain error is about: the failing step's
+/// link, and for a `MATCH ... FROM other` rule the other step's link too
+/// (either may be the one that was changed).
+fn chain_culprit(error: &veritrain_attest::Error, link_files: &[String]) -> String {
+    let file_of = |step: &str| {
+        link_files
+            .iter()
+            .find(|f| {
+                f.rsplit('/')
+                    .next()
+                    .is_some_and(|n| n.starts_with(&format!("{step}.")))
+            })
+            .cloned()
+            .unwrap_or_else(|| format!("{ATTESTATIONS_DIR}/{step}.*.link"))
+    };
+    match error {
+        veritrain_attest::Error::StepThreshold { step, .. } => file_of(step),
+        // A rule across steps (MATCH ... FROM, or the DISALLOW that catches
+        // what such a MATCH left) fails because either link may have been
+        // changed: name the failing step's link first, then the others.
+        veritrain_attest::Error::ArtifactRule { step, .. } => {
+            let mut files = vec![file_of(step)];
+            for other in [STEP_INTAKE, STEP_TRAIN] {
+                let f = file_of(other);
+                if !files.contains(&f) {
+                    files.push(f);
+                }
+            }
+            files.join(", ")
         }
+        _ => ATTESTATIONS_DIR.to_owned(),
     }
-    ATTESTATIONS_DIR.to_owned()
 }
 
 /// The digests an AIBoM claims: components by `bom-ref` (including nested
