@@ -476,3 +476,60 @@ fn keys_made_by_openssl_are_loaded() {
         "a failed init must not leave a key directory behind"
     );
 }
+
+/// The layout in `dir` (or `dir/public`), verified with `dir/root.pub`.
+fn layout(dir: &Path) -> veritrain_attest::intoto::Layout {
+    let root =
+        PublicKey::from_spki_pem(&fs::read_to_string(dir.join("root.pub")).unwrap()).unwrap();
+    let bytes = fs::read(dir.join("public/root.layout")).unwrap();
+    assert_eq!(bytes, fs::read(dir.join("root.layout")).unwrap());
+    let block = veritrain_attest::intoto::parse_metablock(
+        &bytes,
+        &veritrain_attest::intoto::MetablockLimits::default(),
+    )
+    .unwrap();
+    (*block.verify_layout(&[root], chrono::Utc::now()).unwrap()).clone()
+}
+
+#[test]
+fn init_and_rotate_sign_the_job_layout_for_the_active_key_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("keys");
+    ok(&["init", "--dir", s(&dir)]);
+    let first = show_json(&dir)["current"].as_str().unwrap().to_owned();
+    let l = layout(&dir);
+    assert_eq!(l.keys.keys().collect::<Vec<_>>(), [&first]);
+    let names: Vec<&str> = l.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["intake", "run_training"]);
+    for step in &l.steps {
+        assert_eq!(step.pubkeys, std::slice::from_ref(&first));
+        // Every rule list ends with DISALLOW *, so the rules constrain.
+        for rules in [&step.expected_materials, &step.expected_products] {
+            assert_eq!(rules.last().unwrap(), &["DISALLOW", "*"], "{}", step.name);
+        }
+    }
+    let train = &l.steps[1];
+    assert_eq!(
+        train.expected_materials[0],
+        ["MATCH", "inputs/*", "WITH", "PRODUCTS", "FROM", "intake"]
+    );
+    let expires = l.expires_at().unwrap();
+    let days = (expires - chrono::Utc::now()).num_days();
+    assert!((364..=365).contains(&days), "{days}");
+
+    ok(&["rotate", "--dir", s(&dir)]);
+    let second = show_json(&dir)["current"].as_str().unwrap().to_owned();
+    assert_ne!(first, second);
+    let l = layout(&dir);
+    assert_eq!(l.keys.keys().collect::<Vec<_>>(), [&second]);
+    assert!(l.steps.iter().all(|s| s.pubkeys == std::slice::from_ref(&second)));
+
+    // keys layout re-signs on demand, for the given number of days.
+    ok(&["layout", "--dir", s(&dir), "--days", "30"]);
+    let l = layout(&dir);
+    let days = (l.expires_at().unwrap() - chrono::Utc::now()).num_days();
+    assert!((29..=30).contains(&days), "{days}");
+    let out = keys(&["layout", "--dir", s(&dir), "--days", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keys.layout_validity"));
+}

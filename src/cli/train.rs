@@ -69,6 +69,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(veritrain_runtime::default_dir);
     let mut printer = Printer::new();
+    // The key directory first: it is cheap to check, the runtime is not.
+    if let Err(e) = JobKeys::load(&args.keys, chrono::Utc::now()) {
+        report_error(&e, args.json);
+        return Ok(ExitCode::from(1));
+    }
     let runtime = match check_runtime(&runtime_dir, &mut printer) {
         Ok(r) => r,
         Err(e) => {

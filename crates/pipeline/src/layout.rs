@@ -115,3 +115,50 @@ pub fn sign_job_layout(
     let layout = job_layout(keyset, now + Duration::days(days))?;
     Ok(Metablock::signed_by(layout, &[root])?.to_json()?)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use veritrain_attest::keys::{Algorithm, PrivateKey};
+
+    use super::*;
+
+    #[test]
+    fn the_layout_names_only_active_keys_and_every_rule_list_ends_with_disallow() {
+        let now = Utc::now();
+        let k1 = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
+        let k2 = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+        let ks = KeySet::new(k1.public_key(), now)
+            .unwrap()
+            .rotate(k2.public_key(), now + Duration::seconds(5))
+            .unwrap();
+        let layout = job_layout(&ks, now + Duration::days(1)).unwrap();
+        assert_eq!(layout.keys.len(), 1);
+        assert!(layout.keys.contains_key(k2.public_key().keyid()));
+        for step in &layout.steps {
+            assert_eq!(step.pubkeys, [k2.public_key().keyid().to_owned()]);
+            assert_eq!(step.threshold, 1);
+            for rules in [&step.expected_materials, &step.expected_products] {
+                assert_eq!(rules.last().unwrap(), &["DISALLOW", "*"]);
+            }
+        }
+        assert_eq!(layout.steps[0].expected_materials, [["DISALLOW", "*"]]);
+    }
+
+    #[test]
+    fn a_key_set_without_an_active_key_has_no_layout() {
+        let now = Utc::now();
+        let k1 = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
+        let ks = KeySet::new(k1.public_key(), now)
+            .unwrap()
+            .revoke(
+                k1.public_key().keyid(),
+                now,
+                None,
+                now + Duration::seconds(1),
+            )
+            .unwrap();
+        let e = job_layout(&ks, now + Duration::days(1)).unwrap_err();
+        assert_eq!(e.code(), "keys.no_active_key");
+    }
+}

@@ -210,3 +210,50 @@ pub(crate) fn hash_reader(reader: &mut dyn Read) -> std::io::Result<(u64, [u8; 3
     }
     Ok((total, hasher.finalize().into()))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn csv_manifest() -> (tempfile::TempDir, DatasetManifest) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.csv");
+        std::fs::write(&path, b"a,b\n1,2\n").unwrap();
+        let m = DatasetManifest::derive(
+            &path,
+            "inputs/data.csv",
+            "csv",
+            &ZipLimits::default(),
+            Utc::now(),
+        )
+        .unwrap();
+        (dir, m)
+    }
+
+    #[test]
+    fn a_single_file_dataset_is_one_entry_and_its_root_is_the_hash_of_its_digest() {
+        let (_dir, m) = csv_manifest();
+        let digest = Sha256::digest(b"a,b\n1,2\n");
+        assert_eq!(m.files.len(), 1);
+        assert_eq!(m.files[0].path, "data.csv");
+        assert_eq!(m.files[0].sha256, hex::encode(digest));
+        assert_eq!(m.root_sha256, hex::encode(Sha256::digest(digest)));
+        assert_eq!((m.file_count, m.size_bytes), (1, 8));
+        m.check_consistent().unwrap();
+    }
+
+    #[test]
+    fn an_edited_manifest_is_inconsistent() {
+        let (_dir, m) = csv_manifest();
+        let mut bad = m.clone();
+        bad.files[0].sha256 = "00".repeat(32);
+        assert!(bad.check_consistent().unwrap_err().contains("root digest"));
+        let mut bad = m.clone();
+        bad.size_bytes += 1;
+        assert!(bad.check_consistent().is_err());
+        let mut bad = m;
+        bad.files.push(bad.files[0].clone());
+        assert!(bad.check_consistent().is_err());
+    }
+}
