@@ -239,7 +239,20 @@ impl Printer {
                     fit.epochs, fit.batch_size, fit.seed
                 ));
             }
-            Progress::HashStart { what, .. } => self.redraw(&format!("  hashing {what} ...")),
+            Progress::HashStart { what, bytes } => {
+                self.redraw(&format!("  hashing {what} ({}) ...", human_bytes(*bytes)));
+            }
+            Progress::Hashing { what, done, total } => {
+                let pct = if *total > 0 { done * 100 / total } else { 100 };
+                let text = format!(
+                    "  hashing {what}: {} of {} ({pct}%)",
+                    human_bytes(*done),
+                    human_bytes(*total)
+                );
+                if self.tty {
+                    self.redraw(&text);
+                }
+            }
             Progress::HashDone {
                 what,
                 bytes,

@@ -65,6 +65,37 @@ pub enum Mode {
     },
 }
 
+/// A count of the bytes hashed so far, shared with the hashing workers, so
+/// a caller can show progress on large inputs from another thread.
+#[derive(Debug, Clone, Default)]
+pub struct ByteCounter(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl ByteCounter {
+    /// A counter at zero.
+    pub fn new() -> Self {
+        ByteCounter::default()
+    }
+
+    /// Bytes hashed so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn add(&self, n: usize) {
+        self.0
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Two counters are equal when they are the same counter.
+impl PartialEq for ByteCounter {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ByteCounter {}
+
 /// Options for hashing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HashOptions {
@@ -74,6 +105,8 @@ pub struct HashOptions {
     pub threads: usize,
     /// Bytes each worker reads at a time (1 to [`MAX_BUFFER_SIZE`]).
     pub buffer_size: usize,
+    /// Counts the bytes read, for progress display.
+    pub progress: Option<ByteCounter>,
 }
 
 impl Default for HashOptions {
@@ -82,6 +115,7 @@ impl Default for HashOptions {
             mode: Mode::Files,
             threads: 0,
             buffer_size: DEFAULT_BUFFER_SIZE,
+            progress: None,
         }
     }
 }
@@ -580,7 +614,18 @@ fn run_jobs(sources: &[Source], jobs: &[Job], options: &HashOptions) -> Result<V
     let workers = options.worker_count(jobs.len());
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    let work = || worker(sources, jobs, &order, &next, &failed, options.buffer_size);
+    let progress = options.progress.as_ref();
+    let work = || {
+        worker(
+            sources,
+            jobs,
+            &order,
+            &next,
+            &failed,
+            options.buffer_size,
+            progress,
+        )
+    };
 
     let outcomes: Vec<Result<Vec<(usize, Sha256Digest)>>> = if workers <= 1 {
         vec![work()]
@@ -625,6 +670,7 @@ fn worker(
     next: &AtomicUsize,
     failed: &AtomicBool,
     buffer_size: usize,
+    progress: Option<&ByteCounter>,
 ) -> Result<Vec<(usize, Sha256Digest)>> {
     use std::sync::atomic::Ordering::Relaxed;
     let mut buffer = vec![0u8; buffer_size];
@@ -638,7 +684,7 @@ fn worker(
         let (Some(job), Some(src)) = (job, src) else {
             break;
         };
-        match hash_job(src, job.range, &mut buffer) {
+        match hash_job(src, job.range, &mut buffer, progress) {
             Ok(digest) => done.push((index, digest)),
             Err(err) => {
                 failed.store(true, Relaxed);
@@ -698,7 +744,17 @@ fn changed(src: &Source, detail: String) -> Error {
     }
 }
 
-fn hash_job(src: &Source, range: Option<(u64, u64)>, buffer: &mut [u8]) -> Result<Sha256Digest> {
+fn hash_job(
+    src: &Source,
+    range: Option<(u64, u64)>,
+    buffer: &mut [u8],
+    progress: Option<&ByteCounter>,
+) -> Result<Sha256Digest> {
+    let count = |n: usize| {
+        if let Some(p) = progress {
+            p.add(n);
+        }
+    };
     let mut file = open_checked(src)?;
     let io = |source| Error::Io {
         path: src.path.clone(),
@@ -716,6 +772,7 @@ fn hash_job(src: &Source, range: Option<(u64, u64)>, buffer: &mut [u8]) -> Resul
                     Err(e) => return Err(io(e)),
                 };
                 hasher.update(filled(buffer, n, src)?);
+                count(n);
                 total = total.saturating_add(n as u64);
             }
             if total != src.size {
@@ -743,6 +800,7 @@ fn hash_job(src: &Source, range: Option<(u64, u64)>, buffer: &mut [u8]) -> Resul
                     Err(e) => return Err(io(e)),
                 };
                 hasher.update(filled(chunk, n, src)?);
+                count(n);
                 offset = offset.saturating_add(n as u64);
             }
         }
@@ -914,6 +972,23 @@ mod tests {
             }
             assert_eq!(m.root_digest(), &sha(&concatenated));
             assert_eq!(m.mode(), Mode::Shards { shard_size });
+        }
+    }
+
+    #[test]
+    fn the_progress_counter_counts_every_byte_read_in_both_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a", &noise(100_000));
+        write(dir.path(), "d/b", &noise(12_345));
+        for base in [HashOptions::files(), HashOptions::shards(4096)] {
+            let counter = ByteCounter::new();
+            let options = HashOptions {
+                progress: Some(counter.clone()),
+                threads: 3,
+                ..base
+            };
+            hash_path(dir.path(), &options).unwrap();
+            assert_eq!(counter.get(), 112_345);
         }
     }
 
@@ -1127,19 +1202,19 @@ mod tests {
         let mut buffer = vec![0; 16];
 
         listed.size = 4;
-        let err = hash_job(&listed, None, &mut buffer).unwrap_err();
+        let err = hash_job(&listed, None, &mut buffer, None).unwrap_err();
         assert_eq!(err.code(), "hash.changed");
 
         listed.size = 5;
         listed.ino += 1;
-        let err = hash_job(&listed, None, &mut buffer).unwrap_err();
+        let err = hash_job(&listed, None, &mut buffer, None).unwrap_err();
         assert_eq!(err.code(), "hash.changed");
 
         // Swapped for a symlink after the walk: O_NOFOLLOW refuses it.
         listed.ino -= 1;
         std::fs::remove_file(&path).unwrap();
         std::os::unix::fs::symlink("/etc/hostname", &path).unwrap();
-        let err = hash_job(&listed, None, &mut buffer).unwrap_err();
+        let err = hash_job(&listed, None, &mut buffer, None).unwrap_err();
         assert_eq!(err.code(), "hash.symlink");
     }
 

@@ -146,6 +146,16 @@ pub enum Progress<'a> {
         /// Bytes to read.
         bytes: u64,
     },
+    /// Hashing is under way (reported about five times a second for
+    /// inputs over 64 MiB).
+    Hashing {
+        /// What is hashed.
+        what: &'static str,
+        /// Bytes read so far.
+        done: u64,
+        /// Bytes to read.
+        total: u64,
+    },
     /// Hashing ended.
     HashDone {
         /// What was hashed.
@@ -239,7 +249,6 @@ pub fn run_job(
     };
     let mut hashing = Duration::ZERO;
     let signer: &dyn Signer = keys.signer.as_ref();
-    let hash_opts = HashOptions::files();
 
     // ---- 1. intake --------------------------------------------------------
     progress(Progress::Stage(Stage::Intake));
@@ -297,9 +306,7 @@ pub fn run_job(
     });
 
     let input_names = [INPUT_MODEL, INPUT_DEFINITION, INPUT_JOB, data_name.as_str()];
-    let input_manifest = timed_hash(progress, &mut hashing, "inputs", || {
-        Ok(hash_relative(&staging, &input_names, &hash_opts)?)
-    })?;
+    let input_manifest = timed_hash(progress, &mut hashing, "inputs", &staging, &input_names)?;
     let kind = dataset_kind(&definition);
     let digest_of = |m: &Manifest, path: &str| -> Result<FileDigest> {
         m.entries()
@@ -372,17 +379,21 @@ pub fn run_job(
     // ---- 3. check ------------------------------------------------------------
     progress(Progress::Stage(Stage::Check));
     check_outputs(&outputs_dir)?;
-    let t = Instant::now();
-    let again = hash_relative(&staging, &input_names, &hash_opts)?;
+    let again = timed_hash(
+        progress,
+        &mut hashing,
+        "inputs again",
+        &staging,
+        &input_names,
+    )?;
     compare_manifests(&input_manifest, &again, "")?;
+    let t = Instant::now();
     check_staged(&work, &input_manifest, &data_name, &training)?;
     hashing += t.elapsed();
 
     // ---- 4. attest -----------------------------------------------------------
     progress(Progress::Stage(Stage::Attest));
-    let output_manifest = timed_hash(progress, &mut hashing, "outputs", || {
-        Ok(hash_relative(&staging, &OUTPUTS, &hash_opts)?)
-    })?;
+    let output_manifest = timed_hash(progress, &mut hashing, "outputs", &staging, &OUTPUTS)?;
     let mut train_link = Link::new(
         STEP_TRAIN,
         layout::train_command(),
@@ -766,15 +777,50 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::write(path, bytes).map_err(|e| Error::io(path, e))
 }
 
+/// Hash `names` under `root`, reporting progress for large inputs, and add
+/// the time to `total`.
 fn timed_hash(
     progress: &mut dyn FnMut(Progress<'_>),
     total: &mut Duration,
     what: &'static str,
-    f: impl FnOnce() -> Result<Manifest>,
+    root: &Path,
+    names: &[&str],
 ) -> Result<Manifest> {
-    progress(Progress::HashStart { what, bytes: 0 });
+    const SHOW_PROGRESS_ABOVE: u64 = 64 << 20;
+    let bytes: u64 = names
+        .iter()
+        .filter_map(|n| fs::metadata(root.join(n)).ok())
+        .map(|m| m.len())
+        .sum();
+    progress(Progress::HashStart { what, bytes });
     let t = Instant::now();
-    let m = f()?;
+    let counter = veritrain_attest::hash::ByteCounter::new();
+    let opts = HashOptions {
+        progress: Some(counter.clone()),
+        ..HashOptions::files()
+    };
+    let result = if bytes > SHOW_PROGRESS_ABOVE {
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(|| hash_relative(root, names, &opts));
+            while !worker.is_finished() {
+                std::thread::sleep(Duration::from_millis(200));
+                progress(Progress::Hashing {
+                    what,
+                    done: counter.get(),
+                    total: bytes,
+                });
+            }
+            worker.join().unwrap_or_else(|_| {
+                Err(veritrain_attest::Error::Io {
+                    path: root.to_owned(),
+                    source: std::io::Error::other("the hashing thread panicked"),
+                })
+            })
+        })
+    } else {
+        hash_relative(root, names, &opts)
+    };
+    let m = result?;
     let elapsed = t.elapsed();
     *total += elapsed;
     progress(Progress::HashDone {
