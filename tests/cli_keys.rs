@@ -522,7 +522,11 @@ fn init_and_rotate_sign_the_job_layout_for_the_active_key_only() {
     assert_ne!(first, second);
     let l = layout(&dir);
     assert_eq!(l.keys.keys().collect::<Vec<_>>(), [&second]);
-    assert!(l.steps.iter().all(|s| s.pubkeys == std::slice::from_ref(&second)));
+    assert!(
+        l.steps
+            .iter()
+            .all(|s| s.pubkeys == std::slice::from_ref(&second))
+    );
 
     // keys layout re-signs on demand, for the given number of days.
     ok(&["layout", "--dir", s(&dir), "--days", "30"]);

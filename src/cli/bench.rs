@@ -1,6 +1,8 @@
 //! `veritrain bench hash`: hashing throughput against coreutils `sha256sum`
 //! and `openssl dgst -sha256`, on one large file and on a directory of many
 //! files, in one run. Results are recorded in `docs/benchmarks.md`.
+//! `bench provenance` and `bench verify` time the main job and offline
+//! verification ([`super::bench_job`]); they share the helpers here.
 //!
 //! Every tool reads the same files from a warm page cache, and the cases
 //! are interleaved round by round, so a neighbour process competing for the
@@ -16,8 +18,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use veritrain_attest::hash::{self, HashOptions, Manifest};
 
-const MIB: u64 = 1 << 20;
-const GIB: f64 = (1u64 << 30) as f64;
+pub(super) const MIB: u64 = 1 << 20;
+pub(super) const GIB: f64 = (1u64 << 30) as f64;
 
 /// Arguments of `veritrain bench`.
 #[derive(Debug, clap::Args)]
@@ -30,6 +32,13 @@ pub struct Args {
 enum BenchCommand {
     /// Hashing throughput against sha256sum and openssl.
     Hash(HashArgs),
+    /// What a job adds to the sandboxed training: run the quickstart job
+    /// several times and split its wall time into training, hashing and
+    /// the rest.
+    Provenance(super::bench_job::provenance::Args),
+    /// `veritrain verify` on a bundle with a large dataset against
+    /// `openssl dgst -sha256` over the same files.
+    Verify(super::bench_job::verify::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -65,6 +74,8 @@ struct HashArgs {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         BenchCommand::Hash(args) => bench_hash(&args),
+        BenchCommand::Provenance(args) => super::bench_job::provenance::run(&args),
+        BenchCommand::Verify(args) => super::bench_job::verify::run(&args),
     }
 }
 
@@ -215,7 +226,16 @@ fn bench_hash(args: &HashArgs) -> anyhow::Result<ExitCode> {
         args.reps, args.buffer_kib
     );
     println!();
-    print!("{}", table(&cases));
+    let rows: Vec<Row<'_>> = cases
+        .iter()
+        .map(|c| Row {
+            label: &c.label,
+            input: c.input,
+            bytes: c.bytes,
+            times: &c.times,
+        })
+        .collect();
+    print!("{}", table(&rows));
     println!();
     println!("ratios against openssl on the same input (best / median):");
     let ratio = |ours: usize, base: usize, target: f64, what: &str| {
@@ -277,7 +297,8 @@ fn time(runner: &Runner) -> anyhow::Result<Duration> {
     }
 }
 
-fn tool_command(tool: &str, paths: &[PathBuf]) -> Command {
+/// `sha256sum FILES` or `openssl dgst -sha256 FILES`.
+pub(super) fn tool_command(tool: &str, paths: &[PathBuf]) -> Command {
     let mut cmd = Command::new(tool);
     if tool == "openssl" {
         cmd.args(["dgst", "-sha256"]);
@@ -376,11 +397,11 @@ fn ensure_file(path: &Path, size: u64, seed: u64) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-fn min(times: &[Duration]) -> f64 {
+pub(super) fn min(times: &[Duration]) -> f64 {
     times.iter().min().map_or(f64::NAN, Duration::as_secs_f64)
 }
 
-fn median(times: &[Duration]) -> f64 {
+pub(super) fn median(times: &[Duration]) -> f64 {
     let mut sorted: Vec<f64> = times.iter().map(Duration::as_secs_f64).collect();
     sorted.sort_by(f64::total_cmp);
     match sorted.len() {
@@ -390,7 +411,16 @@ fn median(times: &[Duration]) -> f64 {
     }
 }
 
-fn table(cases: &[Case]) -> String {
+/// One row of [`table`]: a case, what it read and its timings.
+pub(super) struct Row<'a> {
+    pub label: &'a str,
+    pub input: &'a str,
+    pub bytes: u64,
+    pub times: &'a [Duration],
+}
+
+/// Best and median time and throughput of each row, as a Markdown table.
+pub(super) fn table(rows: &[Row<'_>]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -402,9 +432,9 @@ fn table(cases: &[Case]) -> String {
         "|{:-<46}|{:-<11}|{:->8}|{:->10}|{:->12}|{:->14}|",
         "", "", "", "", "", ""
     );
-    for case in cases {
+    for case in rows {
         let gib = case.bytes as f64 / GIB;
-        let (best, med) = (min(&case.times), median(&case.times));
+        let (best, med) = (min(case.times), median(case.times));
         let _ = writeln!(
             out,
             "| {:<44} | {:<9} | {:>6.3} | {:>8.3} | {:>10.2} | {:>12.2} |",
@@ -419,7 +449,8 @@ fn table(cases: &[Case]) -> String {
     out
 }
 
-fn machine_description() -> String {
+/// CPU model, cores, SHA extensions and the reference tools' versions.
+pub(super) fn machine_description() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let field = |name: &str| {
         cpuinfo
@@ -451,13 +482,15 @@ fn machine_description() -> String {
     )
 }
 
-fn load_average() -> String {
+/// The 1, 5 and 15 minute load averages.
+pub(super) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn proc_status(key: &str) -> Option<String> {
+/// A field of `/proc/self/status`, e.g. `VmHWM`.
+pub(super) fn proc_status(key: &str) -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status.lines().find_map(|l| {
         l.strip_prefix(key)?

@@ -90,10 +90,14 @@ impl PlatformBinary {
     /// # Errors
     /// When the executable cannot be read.
     pub fn current(version: &str) -> Result<PlatformBinary> {
-        let exe = std::env::current_exe().map_err(|e| Error::io("/proc/self/exe", e))?;
-        let file = fs::File::open(&exe).map_err(|e| Error::io(&exe, e))?;
-        let (_, digest) =
-            hash_reader(&mut std::io::BufReader::new(file)).map_err(|e| Error::io(&exe, e))?;
+        // /proc/self/exe opens the running image even if its path was
+        // replaced since (a rebuild, an upgrade): the digest is of what runs.
+        let exe = Path::new("/proc/self/exe");
+        let file = fs::File::open(exe)
+            .or_else(|_| std::env::current_exe().and_then(fs::File::open))
+            .map_err(|e| Error::io(exe, e))?;
+        let (_, digest) = hash_reader(&mut std::io::BufReader::with_capacity(1 << 20, file))
+            .map_err(|e| Error::io(exe, e))?;
         Ok(PlatformBinary {
             version: version.to_owned(),
             sha256: hex::encode(digest),
