@@ -378,8 +378,19 @@ fn csv_job_bundle_verifies_with_our_verifier_and_python_in_toto() {
             "{bundled}"
         );
     }
-    // The provenance names the model and the metrics as subjects, and the
-    // AIBoM names the job and every field of the request.
+    // The real job's AIBoM, as file and as signed predicate, passes
+    // cyclonedx-python-lib's strict CycloneDX 1.6 validator.
+    if let Some(python) = util::interop_python() {
+        let out = run(util::python_script(&python, "bom_validate.py")
+            .arg(w.a.join("aibom.cdx.json"))
+            .arg(w.a.join("attestations/aibom.dsse.json")));
+        assert!(
+            out.status.success(),
+            "strict CycloneDX validator: {}",
+            text(&out)
+        );
+    }
+    // The AIBoM names the job and every field of the request.
     let bom: Value =
         serde_json::from_slice(&fs::read(w.a.join("aibom.cdx.json")).unwrap()).unwrap();
     let card = bom.to_string();
