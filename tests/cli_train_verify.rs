@@ -16,14 +16,10 @@ fn text(out: &std::process::Output) -> String {
     )
 }
 
-#[test]
-fn train_refuses_a_key_directory_without_a_layout_before_anything_else() {
-    let tmp = tempfile::tempdir().unwrap();
-    let keys = tmp.path().join("keys");
-    let out = run(veritrain().args(["keys", "init", "--dir"]).arg(&keys));
-    assert!(out.status.success(), "{}", text(&out));
-    fs::remove_file(keys.join("root.layout")).unwrap();
-    let out = run(veritrain()
+/// `veritrain train` with placeholder inputs: the key directory is checked
+/// before any of them is read.
+fn train_with_keys(keys: &std::path::Path, out: &std::path::Path) -> std::process::Output {
+    run(veritrain()
         .args([
             "train",
             "--model",
@@ -34,10 +30,20 @@ fn train_refuses_a_key_directory_without_a_layout_before_anything_else() {
             "d.yaml",
         ])
         .arg("--keys")
-        .arg(&keys)
+        .arg(keys)
         .arg("--out")
-        .arg(tmp.path().join("bundle"))
-        .arg("--json"));
+        .arg(out)
+        .arg("--json"))
+}
+
+#[test]
+fn train_refuses_a_key_directory_without_a_layout_before_anything_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = tmp.path().join("keys");
+    let out = run(veritrain().args(["keys", "init", "--dir"]).arg(&keys));
+    assert!(out.status.success(), "{}", text(&out));
+    fs::remove_file(keys.join("root.layout")).unwrap();
+    let out = train_with_keys(&keys, &tmp.path().join("bundle"));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let body: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(body["error"]["code"], "keys.no_layout");
@@ -54,22 +60,10 @@ fn train_refuses_a_key_directory_without_a_layout_before_anything_else() {
 #[test]
 fn train_refuses_a_missing_key_directory() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = run(veritrain()
-        .args([
-            "train",
-            "--model",
-            "m.keras",
-            "--data",
-            "d.csv",
-            "--definition",
-            "d.yaml",
-        ])
-        .arg("--keys")
-        .arg(tmp.path().join("nope"))
-        .arg("--out")
-        .arg(tmp.path().join("bundle")));
+    let out = train_with_keys(&tmp.path().join("nope"), &tmp.path().join("bundle"));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("error[job.io]"), "{}", text(&out));
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["error"]["code"], "job.io", "{body}");
 }
 
 #[test]

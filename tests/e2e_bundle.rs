@@ -70,6 +70,40 @@ fn fixture(args: &[&str]) {
     );
 }
 
+/// A compiled Keras model (`make_fixtures.py model`) at `out`.
+fn make_model(arch: &str, input: &str, output: &str, seed: &str, out: &Path) {
+    fixture(&[
+        "model",
+        "--arch",
+        arch,
+        "--input",
+        input,
+        "--output",
+        output,
+        "--seed",
+        seed,
+        "--compile",
+        "adam:sparse_categorical_crossentropy:accuracy",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+}
+
+/// Three classes of 16x16 RGB images, 12 each, as a ZIP or a directory.
+fn make_images(out: &Path) {
+    fixture(&[
+        "images",
+        "--classes",
+        "3",
+        "--per-class",
+        "12",
+        "--size",
+        "16,16",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -81,6 +115,14 @@ fn text(out: &Output) -> String {
 fn keys_init(dir: &Path) {
     let out = run(veritrain().args(["keys", "init", "--dir"]).arg(dir));
     assert!(out.status.success(), "keys init: {}", text(&out));
+}
+
+/// A scratch directory with a fresh key directory in it.
+fn scratch_with_keys() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    keys_init(&keys);
+    (dir, keys)
 }
 
 fn root_pub(keys: &Path) -> PathBuf {
@@ -268,21 +310,7 @@ fn world() -> Option<&'static World> {
             // Job B: another base model, a subset of the rows, another
             // split seed and request.
             let b_model = dir.path().join("b.keras");
-            fixture(&[
-                "model",
-                "--arch",
-                "mlp",
-                "--input",
-                "4",
-                "--output",
-                "3",
-                "--seed",
-                "5",
-                "--compile",
-                "adam:sparse_categorical_crossentropy:accuracy",
-                "--out",
-                b_model.to_str().unwrap(),
-            ]);
+            make_model("mlp", "4", "3", "5", &b_model);
             let csv = fs::read_to_string(example("data.csv")).unwrap();
             let b_data = dir.path().join("b.csv");
             fs::write(
@@ -413,35 +441,11 @@ fn image_zip_job_bundle_verifies_with_our_verifier_and_python_in_toto() {
     if !available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys");
-    keys_init(&keys);
+    let (dir, keys) = scratch_with_keys();
     let data = dir.path().join("images.zip");
     let model = dir.path().join("cnn.keras");
-    fixture(&[
-        "images",
-        "--classes",
-        "3",
-        "--per-class",
-        "12",
-        "--size",
-        "16,16",
-        "--out",
-        data.to_str().unwrap(),
-    ]);
-    fixture(&[
-        "model",
-        "--arch",
-        "cnn",
-        "--input",
-        "16,16,3",
-        "--output",
-        "3",
-        "--compile",
-        "adam:sparse_categorical_crossentropy:accuracy",
-        "--out",
-        model.to_str().unwrap(),
-    ]);
+    make_images(&data);
+    make_model("cnn", "16,16,3", "3", "1", &model);
     let def = dir.path().join("images.yaml");
     fs::write(
         &def,
@@ -486,17 +490,7 @@ fn image_zip_job_bundle_verifies_with_our_verifier_and_python_in_toto() {
     assert_eq!(statement["predicate"]["kind"], "image_zip");
     let one = dir.path().join("one.png");
     let extract = dir.path().join("x");
-    fixture(&[
-        "images",
-        "--classes",
-        "3",
-        "--per-class",
-        "12",
-        "--size",
-        "16,16",
-        "--out",
-        extract.to_str().unwrap(),
-    ]);
+    make_images(&extract);
     fs::copy(extract.join("class1/img0003.png"), &one).unwrap();
     let (code, report) = verify(&bundle, &root_pub(&keys), &[&one, &extract]);
     assert_eq!(code, 0, "{report:#}");
@@ -511,9 +505,7 @@ fn tfrecord_job_bundle_verifies_with_our_verifier_and_python_in_toto() {
     if !available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys");
-    keys_init(&keys);
+    let (dir, keys) = scratch_with_keys();
     let data = dir.path().join("data.tfrecord");
     let model = dir.path().join("mlp.keras");
     fixture(&[
@@ -527,19 +519,7 @@ fn tfrecord_job_bundle_verifies_with_our_verifier_and_python_in_toto() {
         "--out",
         data.to_str().unwrap(),
     ]);
-    fixture(&[
-        "model",
-        "--arch",
-        "mlp",
-        "--input",
-        "4",
-        "--output",
-        "3",
-        "--compile",
-        "adam:sparse_categorical_crossentropy:accuracy",
-        "--out",
-        model.to_str().unwrap(),
-    ]);
+    make_model("mlp", "4", "3", "1", &model);
     let def = dir.path().join("tfrecord.yaml");
     fs::write(
         &def,
@@ -754,9 +734,7 @@ fn rotation_signs_new_jobs_with_the_new_key_and_old_bundles_still_verify() {
     if !available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys");
-    keys_init(&keys);
+    let (dir, keys) = scratch_with_keys();
     let job = Job {
         model: &example("model.keras"),
         data: &example("data.csv"),
@@ -907,9 +885,7 @@ fn a_gate_rejection_or_bad_request_stops_the_job_and_leaves_no_bundle() {
     if !available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys");
-    keys_init(&keys);
+    let (dir, keys) = scratch_with_keys();
     let ragged = dir.path().join("ragged.csv");
     let csv = fs::read_to_string(example("data.csv")).unwrap();
     fs::write(&ragged, csv.replacen("\n", "\n1.0,2.0\n", 2)).unwrap();

@@ -45,7 +45,6 @@ use veritrain_intake::gate::{
     DataReport, GateLimits, check_model_fits, inspect_model, read_definition, validate_data,
 };
 use veritrain_intake::keras::KerasVerdict;
-use veritrain_intake::zip::ZipArchive;
 use veritrain_runtime::events::TrainerEvent;
 use veritrain_runtime::sandboxed::{SandboxedJob, SandboxedTraining, train_in_sandbox};
 use veritrain_runtime::{ExecutionSettings, FitParams, TrainerLimits, VerifiedRuntime};
@@ -58,7 +57,7 @@ use crate::bundle::{
 };
 use crate::error::{Error, Result};
 use crate::keydir::JobKeys;
-use crate::manifest::{DatasetManifest, hash_reader};
+use crate::manifest::{DatasetManifest, hash_reader, hash_zip_members};
 use crate::request::{JobRequest, MAX_REQUEST_BYTES};
 use crate::{host, layout};
 
@@ -759,7 +758,7 @@ fn copy_input(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
+pub(crate) fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
     let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut bytes = Vec::new();
     file.take(max + 1)
@@ -981,25 +980,14 @@ fn intake_summary(verdict: &KerasVerdict, report: &DataReport) -> String {
 
 /// Digests of the `.keras` archive's members.
 fn keras_members(path: &Path, limits: &GateLimits) -> Result<Vec<FileDigest>> {
-    let mut archive = ZipArchive::open_path(path, &limits.zip)?;
-    let names: Vec<(usize, String)> = archive
-        .entries()
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| !e.is_dir())
-        .map(|(i, e)| (i, e.name().to_owned()))
-        .collect();
-    let mut out = Vec::new();
-    for (index, name) in names {
-        let mut reader = archive.entry_reader(index)?;
-        let (size, digest) = hash_reader(&mut reader).map_err(|e| reader.into_error(e))?;
-        out.push(FileDigest {
+    Ok(hash_zip_members(path, &limits.zip)?
+        .into_iter()
+        .map(|(name, size, digest)| FileDigest {
             name,
             sha256: hex::encode(digest),
             size_bytes: Some(size),
-        });
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 /// The per-epoch history from `metrics.json`, non-finite values dropped.

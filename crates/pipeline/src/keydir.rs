@@ -163,17 +163,5 @@ pub fn signing_key_path(dir: &Path, keyid: &str) -> PathBuf {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    use std::io::Read as _;
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, e))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(Error::keys(
-            "keys.file_too_large",
-            format!("{} is over {MAX_FILE_BYTES} bytes", path.display()),
-        ));
-    }
-    Ok(bytes)
+    crate::job::read_limited(path, MAX_FILE_BYTES)
 }

@@ -73,19 +73,7 @@ impl DatasetManifest {
     ) -> Result<DatasetManifest> {
         let mut entries = Vec::new();
         if kind == "image_zip" {
-            let mut archive = ZipArchive::open_path(upload, zip_limits)?;
-            let members: Vec<(usize, String)> = archive
-                .entries()
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| !e.is_dir())
-                .map(|(i, e)| (i, e.name().to_owned()))
-                .collect();
-            for (index, name) in members {
-                let mut reader = archive.entry_reader(index)?;
-                let (size, digest) = hash_reader(&mut reader).map_err(|e| reader.into_error(e))?;
-                entries.push((name, size, digest));
-            }
+            entries = hash_zip_members(upload, zip_limits)?;
         } else {
             let file = File::open(upload).map_err(|e| Error::io(upload, e))?;
             let (size, digest) = hash_reader(&mut BufReader::with_capacity(1 << 20, file))
@@ -191,6 +179,30 @@ impl DatasetManifest {
         );
         Ok(sign_statement(&statement, &[signer])?)
     }
+}
+
+/// Every file member of the ZIP archive at `path`, hashed as it is inflated
+/// (the archive is checked by the intake ZIP reader under `limits`):
+/// `(name, size, sha256)` in archive order.
+pub(crate) fn hash_zip_members(
+    path: &Path,
+    limits: &ZipLimits,
+) -> Result<Vec<(String, u64, [u8; 32])>> {
+    let mut archive = ZipArchive::open_path(path, limits)?;
+    let members: Vec<(usize, String)> = archive
+        .entries()
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| !e.is_dir())
+        .map(|(i, e)| (i, e.name().to_owned()))
+        .collect();
+    let mut out = Vec::with_capacity(members.len());
+    for (index, name) in members {
+        let mut reader = archive.entry_reader(index)?;
+        let (size, digest) = hash_reader(&mut reader).map_err(|e| reader.into_error(e))?;
+        out.push((name, size, digest));
+    }
+    Ok(out)
 }
 
 /// SHA-256 and length of everything `reader` yields.

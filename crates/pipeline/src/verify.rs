@@ -1001,27 +1001,24 @@ impl Verifier {
         };
         let claims = BomClaims::collect(bom);
         // The AIBoM against the links and the manifest.
-        expect(
-            check,
-            "trained model sha256".into(),
-            AIBOM,
-            claims.components.get("trained-model"),
-            link_digest(&chain.train, OUTPUT_MODEL),
-        );
-        expect(
-            check,
-            "base model sha256".into(),
-            AIBOM,
-            claims.components.get("base-model"),
-            link_digest(&chain.intake, INPUT_MODEL),
-        );
-        expect(
-            check,
-            "dataset definition sha256".into(),
-            AIBOM,
-            claims.components.get("dataset-definition"),
-            link_digest(&chain.intake, INPUT_DEFINITION),
-        );
+        for (what, bom_ref, link, path) in [
+            ("trained model", "trained-model", &chain.train, OUTPUT_MODEL),
+            ("base model", "base-model", &chain.intake, INPUT_MODEL),
+            (
+                "dataset definition",
+                "dataset-definition",
+                &chain.intake,
+                INPUT_DEFINITION,
+            ),
+        ] {
+            expect(
+                check,
+                format!("{what} sha256"),
+                AIBOM,
+                claims.components.get(bom_ref),
+                link_digest(link, path),
+            );
+        }
         let datasets: Vec<(&String, &String)> = claims
             .components
             .iter()
