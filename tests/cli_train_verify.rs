@@ -89,3 +89,18 @@ fn verify_of_a_missing_bundle_is_a_usage_error() {
     let out = run(veritrain().args(["verify", "/nonexistent/bundle"]));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+#[test]
+fn verify_refuses_a_hostile_bundle_archive_with_the_zip_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = tmp.path().join("evil.zip");
+    let made = run(std::process::Command::new("python3").arg("-c").arg(format!(
+        "import zipfile; z = zipfile.ZipFile({:?}, 'w'); z.writestr('../../etc/evil', 'x'); z.close()",
+        zip.to_str().unwrap()
+    )));
+    assert!(made.status.success(), "{}", text(&made));
+    let out = run(veritrain().arg("verify").arg(&zip));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("zip."), "{}", text(&out));
+    assert!(!tmp.path().join("etc").exists());
+}

@@ -1021,3 +1021,48 @@ fn quickstart_trains_verifies_and_prints_the_verify_command() {
     let bundles: Vec<_> = fs::read_dir(dir.path().join("bundles")).unwrap().collect();
     assert_eq!(bundles.len(), 1);
 }
+
+#[test]
+#[ignore = "slow tier: run with --ignored"]
+fn a_packed_bundle_verifies_as_one_file_and_a_tampered_archive_fails() {
+    let Some(w) = world() else { return };
+    let root = root_pub(&w.keys);
+    let scratch = tempfile::tempdir().unwrap();
+    let zip = scratch.path().join("bundle.zip");
+    let out = run(veritrain()
+        .args(["bundle", "pack"])
+        .arg(&w.a)
+        .arg("--out")
+        .arg(&zip));
+    assert!(out.status.success(), "{}", text(&out));
+    let (code, report) = verify(&zip, &root, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["bundle"], zip.to_str().unwrap());
+    // Unpacked again, it is the same bundle.
+    let back = scratch.path().join("back");
+    let out = run(veritrain()
+        .args(["bundle", "unpack"])
+        .arg(&zip)
+        .arg("--out")
+        .arg(&back));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(bundle_files(&back), bundle_files(&w.a));
+    // One byte of the trained model changed inside the archive (stored, so
+    // the bytes are there as they are): the ZIP reader's CRC check or the
+    // verifier refuses it.
+    let mut bytes = fs::read(&zip).unwrap();
+    let model = fs::read(w.a.join("outputs/model.keras")).unwrap();
+    let at = bytes
+        .windows(model.len())
+        .position(|win| win == model.as_slice())
+        .unwrap();
+    bytes[at + model.len() / 2] ^= 0x01;
+    let tampered = scratch.path().join("tampered.zip");
+    fs::write(&tampered, bytes).unwrap();
+    let out = run(veritrain()
+        .arg("verify")
+        .arg(&tampered)
+        .arg("--root-key")
+        .arg(&root));
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+}

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod bench_job;
 mod bom;
+mod bundle;
 mod hash;
 mod inspect;
 mod keys;
@@ -42,6 +43,8 @@ enum Command {
     Runtime(runtime::Args),
     /// Train a model in the sandbox and write a signed bundle.
     Train(train::Args),
+    /// Pack a bundle directory into one ZIP file, or unpack one.
+    Bundle(bundle::Args),
     /// Verify a bundle fully offline: signatures, key validity, the in-toto
     /// chain, every file, and the AIBoM, provenance and manifest.
     Verify(verify::Args),
@@ -59,5 +62,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runtime(args) => runtime::run(args),
         Command::Train(args) => train::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Bundle(args) => bundle::run(args),
     }
 }

@@ -11,7 +11,9 @@ use veritrain_pipeline::{BundleOptions, Report, verify_bundle};
 /// Arguments of `veritrain verify`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The bundle directory.
+    /// The bundle: a directory, or a ZIP file made by `veritrain bundle
+    /// pack` (or downloaded from the service), extracted with the hardened
+    /// intake ZIP reader into a temporary directory first.
     bundle: PathBuf,
     /// The operator's root public key (SPKI PEM), received through a
     /// channel you trust. Without it, the bundle's own trust/root.pub is
@@ -52,17 +54,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    if !args.bundle.is_dir() {
-        anyhow::bail!("{} is not a bundle directory", args.bundle.display());
-    }
-    let report = verify_bundle(
-        &args.bundle,
+    let extracted = if args.bundle.is_dir() {
+        None
+    } else if args.bundle.is_file() {
+        let dir = TempDir::new()?;
+        let dest = dir.path.join("bundle");
+        if let Err(e) = veritrain_pipeline::archive::unpack(&args.bundle, &dest) {
+            anyhow::bail!(
+                "{} is not a readable bundle archive: [{}] {e}",
+                args.bundle.display(),
+                e.code()
+            );
+        }
+        Some((dir, dest))
+    } else {
+        anyhow::bail!(
+            "{} is neither a bundle directory nor a bundle ZIP file",
+            args.bundle.display()
+        );
+    };
+    let dir = extracted.as_ref().map_or(args.bundle.as_path(), |(_, d)| d);
+    let mut report = verify_bundle(
+        dir,
         &BundleOptions {
             root,
             artifacts: args.artifact.clone(),
             keyset,
         },
     );
+    report.bundle = args.bundle.clone();
     if args.json {
         let mut body = serde_json::to_value(&report)?;
         if let Some(obj) = body.as_object_mut() {
@@ -116,4 +136,37 @@ pub fn render(report: &Report) -> String {
         ));
     }
     out
+}
+
+/// A private temporary directory, removed on drop.
+struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    fn new() -> std::io::Result<TempDir> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        let base = std::env::temp_dir();
+        for attempt in 0..16u32 {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let path = base.join(format!(
+                "veritrain-verify-{}-{nanos:x}-{attempt}",
+                std::process::id()
+            ));
+            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => return Ok(TempDir { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other("cannot create a temporary directory"))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }

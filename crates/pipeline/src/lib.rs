@@ -8,6 +8,7 @@
 //! function of another crate (intake gate, hashing, in-toto, DSSE, SLSA,
 //! sandboxed training, AIBoM), named in `ARCHITECTURE.md`.
 
+pub mod archive;
 pub mod bundle;
 pub mod error;
 pub mod host;

@@ -147,6 +147,12 @@ pub struct ZipLimits {
     /// Longest archive comment; the end record is searched for in the last
     /// `22 + max_comment_bytes` bytes.
     pub max_comment_bytes: u16,
+    /// Accept entries that are archives themselves. Off for uploads (an
+    /// image dataset never needs one, and each nesting level multiplies the
+    /// bomb budget); on only for a Veritrain bundle archive, which holds the
+    /// `.keras` model and the dataset file that the verifier checks on
+    /// their own.
+    pub allow_nested_archives: bool,
 }
 
 impl Default for ZipLimits {
@@ -162,6 +168,7 @@ impl Default for ZipLimits {
             ratio_floor_bytes: 64 << 10,
             max_name_bytes: 1024,
             max_comment_bytes: 4096,
+            allow_nested_archives: false,
         }
     }
 }
@@ -179,6 +186,7 @@ impl ZipLimits {
             ratio_floor_bytes: 1024,
             max_name_bytes: 255,
             max_comment_bytes: 256,
+            allow_nested_archives: false,
         }
     }
 }
@@ -694,7 +702,9 @@ impl<R: Read + Seek> ZipArchive<R> {
                 at(),
             );
         }
-        if let Some(kind) = nested::archive_extension(&name) {
+        if !limits.allow_nested_archives
+            && let Some(kind) = nested::archive_extension(&name)
+        {
             return reject(
                 codes::NESTED_ARCHIVE,
                 format!(
@@ -991,6 +1001,7 @@ impl<R: Read + Seek> ZipArchive<R> {
             entry,
             &mut self.inflated,
             self.limits.max_total_bytes,
+            self.limits.allow_nested_archives,
         )
     }
 

@@ -67,6 +67,7 @@ impl<'a, R: Read + Seek> EntryReader<'a, R> {
         entry: &ZipEntry,
         total: &'a mut u64,
         max_total: u64,
+        allow_nested: bool,
     ) -> Result<Self> {
         src.seek(SeekFrom::Start(entry.data_offset))
             .map_err(|e| error_from_io(e, source))?;
@@ -98,7 +99,8 @@ impl<'a, R: Read + Seek> EntryReader<'a, R> {
             total,
             max_total,
             head: Vec::new(),
-            head_checked: false,
+            // With nested archives allowed there is no magic to look for.
+            head_checked: allow_nested,
             stream_ended: false,
             done: false,
             failed: None,

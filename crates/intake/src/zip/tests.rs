@@ -532,6 +532,20 @@ fn fail_nested_archives_by_extension_and_by_magic() {
     assert_eq!(read_code(tar), codes::NESTED_ARCHIVE);
 }
 
+#[test]
+fn ok_nested_archives_only_when_the_limits_allow_them() {
+    let inner = TestZip::new().stored("x.png", b"1").build();
+    let allowed = ZipLimits {
+        allow_nested_archives: true,
+        ..ZipLimits::for_testing()
+    };
+    let by_name = TestZip::new().stored("model.keras", &inner).build();
+    assert_eq!(read_code_with(by_name.clone(), &allowed), "ok");
+    assert_eq!(read_code(by_name), codes::NESTED_ARCHIVE);
+    let by_magic = TestZip::new().deflated("data.bin", &inner).build();
+    assert_eq!(read_code_with(by_magic, &allowed), "ok");
+}
+
 // ---- bombs and limits --------------------------------------------------------
 
 #[test]
