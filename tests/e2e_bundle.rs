@@ -1066,3 +1066,118 @@ fn a_packed_bundle_verifies_as_one_file_and_a_tampered_archive_fails() {
         .arg(&root));
     assert_ne!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+/// `veritrain serve` on a free port; killed on drop.
+struct Server {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(trust_dir: &Path) -> Server {
+    use std::io::BufRead as _;
+    let mut child = veritrain()
+        .arg("serve")
+        .arg("--trust-dir")
+        .arg(trust_dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stderr)
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    Server { child, url }
+}
+
+fn curl(args: &[&str]) -> Value {
+    let out = run(std::process::Command::new("curl").args(["-sS"]).args(args));
+    assert!(out.status.success(), "curl {args:?}: {}", text(&out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("curl {args:?}: not JSON ({e}): {}", text(&out)))
+}
+
+#[test]
+#[ignore = "slow tier: run with --ignored"]
+fn the_api_verifies_an_uploaded_bundle_against_the_operators_trust_material() {
+    let Some(w) = world() else { return };
+    let server = serve(&w.keys.join("public"));
+    let scratch = tempfile::tempdir().unwrap();
+    let zip = scratch.path().join("bundle.zip");
+    let out = run(veritrain()
+        .args(["bundle", "pack"])
+        .arg(&w.a)
+        .arg("--out")
+        .arg(&zip));
+    assert!(out.status.success(), "{}", text(&out));
+    let url = format!("{}/v1/verify", server.url);
+    let data = format!("@{}", zip.display());
+    let report = curl(&[
+        "-H",
+        "Content-Type: application/zip",
+        "--data-binary",
+        &data,
+        &url,
+    ]);
+    assert_eq!(report["passed"], true, "{report:#}");
+    assert_eq!(report["root_pinned"], true);
+    assert_eq!(report["bundle"], "upload");
+    // As a form, with the trained model the user holds as an artifact.
+    let bundle_part = format!("bundle=@{}", zip.display());
+    let artifact_part = format!("artifact=@{}", w.a.join("outputs/model.keras").display());
+    let report = curl(&["-F", &bundle_part, "-F", &artifact_part, &url]);
+    assert_eq!(report["passed"], true, "{report:#}");
+    let shown = report.to_string();
+    assert!(shown.contains("model.keras"), "{shown}");
+    assert!(!shown.contains(&scratch.path().display().to_string()));
+    assert!(
+        !shown.contains("/tmp/veritrain-verify-"),
+        "server paths leaked: {shown}"
+    );
+    // Another job's metrics in this bundle: verified, and failed.
+    let tampered = scratch.path().join("tampered");
+    copy_dir(&w.a, &tampered);
+    fs::copy(
+        w.b.join("outputs/metrics.json"),
+        tampered.join("outputs/metrics.json"),
+    )
+    .unwrap();
+    let tampered_zip = scratch.path().join("tampered.zip");
+    let out = run(veritrain()
+        .args(["bundle", "pack"])
+        .arg(&tampered)
+        .arg("--out")
+        .arg(&tampered_zip));
+    assert!(out.status.success(), "{}", text(&out));
+    let data = format!("@{}", tampered_zip.display());
+    let report = curl(&[
+        "-H",
+        "Content-Type: application/zip",
+        "--data-binary",
+        &data,
+        &url,
+    ]);
+    assert_eq!(report["passed"], false, "{report:#}");
+    assert!(report.to_string().contains("outputs/metrics.json"));
+    // The trust material is public.
+    let keyset = run(std::process::Command::new("curl")
+        .args(["-sS"])
+        .arg(format!("{}/.well-known/veritrain/keyset.json", server.url)));
+    assert_eq!(
+        keyset.stdout,
+        fs::read(w.keys.join("public/keyset.dsse.json")).unwrap()
+    );
+}

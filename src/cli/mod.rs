@@ -14,6 +14,7 @@ mod inspect;
 mod keys;
 mod quickstart;
 mod runtime;
+mod serve;
 mod train;
 mod verify;
 
@@ -43,6 +44,8 @@ enum Command {
     Runtime(runtime::Args),
     /// Train a model in the sandbox and write a signed bundle.
     Train(train::Args),
+    /// Run the HTTP API: trust material, POST /v1/verify, health, metrics.
+    Serve(serve::Args),
     /// Pack a bundle directory into one ZIP file, or unpack one.
     Bundle(bundle::Args),
     /// Verify a bundle fully offline: signatures, key validity, the in-toto
@@ -63,5 +66,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Bundle(args) => bundle::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }
