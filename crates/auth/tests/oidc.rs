@@ -555,6 +555,23 @@ async fn fail_tid_not_matching_issuer() {
         code(&auth, &rs256(KID_A, key_a(), &c)).await,
         "auth.bad_tenant"
     );
+
+    // Both tenants allowed, single-tenant or templated issuer: a token issued
+    // by T1 still cannot claim to be about T2's user.
+    let mut cfg = idp.config();
+    cfg.allowed_tenants = vec![T1.into(), T2.into()];
+    let single = Authenticator::new(cfg.clone()).unwrap();
+    cfg.issuer = format!("{}/{{tenantid}}/v2.0", idp.base);
+    cfg.discovery_url = Some(format!(
+        "{}/organizations/v2.0/.well-known/openid-configuration",
+        idp.base
+    ));
+    let multi = Authenticator::new(cfg).unwrap();
+    let mut c = idp.user_claims(T1);
+    c["tid"] = json!(T2);
+    let t = rs256(KID_A, key_a(), &c);
+    assert_eq!(code(&single, &t).await, "auth.bad_tenant");
+    assert_eq!(code(&multi, &t).await, "auth.bad_tenant");
 }
 
 #[tokio::test]
