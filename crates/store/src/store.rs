@@ -4,8 +4,9 @@
 //! while it streams, and it becomes visible under its key only once every byte
 //! is in and the key is still free. How each backend makes that true is in
 //! `docs/storage.md`; the short version:
-//! - objects up to [`PART_SIZE`] go up in one conditional put (`If-None-Match: *`
-//!   on S3, a hard link on disk, both atomic);
+//! - objects up to [`PART_SIZE`] go up in one conditional put: a hard link on
+//!   disk (atomic), `If-None-Match: *` on S3 (atomic on AWS and MinIO, not on
+//!   every server: s3s-fs checks and then writes);
 //! - larger objects on disk are written to `.staging/` and hard-linked into
 //!   place (atomic, create-only); on S3 they go up as a multipart upload that
 //!   is completed only if the key is still free just before completion, and

@@ -518,7 +518,8 @@ async fn concurrent_puts(b: Backend) {
         assert!(entry.size >= 256 * 1024, "{i}: {entry:?}");
     }
 
-    // One key, many writers: exactly one wins, and what is stored is the winner's.
+    // One key, many writers. Every loser is refused with `store.exists`, and
+    // what is stored is one writer's content, whole.
     let key = b.key("contended");
     let mut tasks = Vec::new();
     for i in 0..8u64 {
@@ -540,15 +541,32 @@ async fn concurrent_puts(b: Backend) {
             Err(err) => assert_eq!(err.code(), "store.exists", "{err}"),
         }
     }
-    assert_eq!(
-        winners.len(),
-        1,
-        "exactly one concurrent create may succeed"
+    let stored = b.store.get_bytes(&key, MIB as u64).await.unwrap();
+    assert!(
+        winners.contains(&stored),
+        "the stored object is no writer's content"
     );
-    assert_eq!(
-        b.store.get_bytes(&key, MIB as u64).await.unwrap(),
-        winners[0]
-    );
+    // Exactly one winner needs a backend whose create is atomic: the local
+    // backend (hard link), and S3 servers that evaluate `If-None-Match: *`
+    // atomically (AWS, MinIO). s3s-fs 0.14.1 checks and then writes, so two
+    // racing creates can both succeed there (docs/storage.md); tell the suite
+    // the server is atomic with VERITRAIN_TEST_S3_ATOMIC_CREATE=1.
+    let atomic = b.local.is_some()
+        || std::env::var("VERITRAIN_TEST_S3_ATOMIC_CREATE").is_ok_and(|v| v == "1");
+    if atomic {
+        assert_eq!(
+            winners.len(),
+            1,
+            "exactly one concurrent create may succeed"
+        );
+    } else {
+        assert!(!winners.is_empty());
+        eprintln!(
+            "NOTE: {} of 8 racing creates succeeded on this S3 server (not atomic; \
+             exactly-one not checked)",
+            winners.len()
+        );
+    }
 }
 
 macro_rules! suite {
