@@ -268,6 +268,39 @@ async fn create_only_keeps_the_original(b: Backend) {
     assert_eq!(b.store.get_bytes(&key, 1024).await.unwrap(), "first");
 }
 
+async fn create_only_holds_while_an_upload_streams(b: Backend) {
+    // Another writer stores the key while a large upload is half-way through
+    // (after its multipart upload started): the large upload must not replace
+    // it, and must leave nothing of its own behind.
+    let key = b.key("raced");
+    let content = data(12 * MIB, 13);
+    let chunks: Vec<Bytes> = (0..12)
+        .map(|i| content.slice(i * MIB..(i + 1) * MIB))
+        .collect();
+    let (store, other) = (b.store.clone(), key.clone());
+    let body = stream::iter(chunks.into_iter().enumerate()).then(move |(i, chunk)| {
+        let (store, other) = (store.clone(), other.clone());
+        async move {
+            if i == 10 {
+                store.put_bytes(&other, "other writer", 100).await.unwrap();
+            }
+            Ok::<_, io::Error>(chunk)
+        }
+    });
+    let err = b
+        .store
+        .put_stream(&key, body, 64 * MIB as u64)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "store.exists");
+    assert_eq!(b.store.get_bytes(&key, 100).await.unwrap(), "other writer");
+    let listed = b.store.list(Some(&b.prefix)).await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    if b.local.is_some() {
+        assert_eq!(b.files_on_disk().len(), 1, "{:?}", b.files_on_disk());
+    }
+}
+
 async fn size_limit_aborts_and_leaves_nothing(b: Backend) {
     // Over the limit within the first part: nothing was ever sent.
     let small = b.key("small");
@@ -595,6 +628,7 @@ macro_rules! suite {
 suite!(
     round_trip_streamed_multi_mib,
     create_only_keeps_the_original,
+    create_only_holds_while_an_upload_streams,
     size_limit_aborts_and_leaves_nothing,
     bad_keys_are_refused,
     list_and_delete,
