@@ -806,32 +806,19 @@ fn rotation_signs_new_jobs_with_the_new_key_and_old_bundles_still_verify() {
     assert!(report.to_string().contains("retired"), "{report:#}");
 
     // Swapped layouts: each bundle with the other's layout fails.
-    let swapped = dir.path().join("swapped-old");
-    copy_dir(&old, &swapped);
-    fs::copy(
-        new.join("attestations/root.layout"),
-        swapped.join("attestations/root.layout"),
-    )
-    .unwrap();
-    assert_fails_naming(
-        &swapped,
-        &root,
-        "attestations/root.layout",
-        "new layout in old bundle",
-    );
-    let swapped = dir.path().join("swapped-new");
-    copy_dir(&new, &swapped);
-    fs::copy(
-        old.join("attestations/root.layout"),
-        swapped.join("attestations/root.layout"),
-    )
-    .unwrap();
-    assert_fails_naming(
-        &swapped,
-        &root,
-        "attestations/root.layout",
-        "old layout in new bundle",
-    );
+    for (bundle, other, case) in [
+        (&old, &new, "new layout in old bundle"),
+        (&new, &old, "old layout in new bundle"),
+    ] {
+        let swapped = dir.path().join(case.replace(' ', "-"));
+        copy_dir(bundle, &swapped);
+        fs::copy(
+            other.join("attestations/root.layout"),
+            swapped.join("attestations/root.layout"),
+        )
+        .unwrap();
+        assert_fails_naming(&swapped, &root, "attestations/root.layout", case);
+    }
 
     // A key set older than the bundle's, given with --keyset, is refused:
     // a rolled-back key set could hide a revocation.

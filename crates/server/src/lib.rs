@@ -240,7 +240,7 @@ async fn verify(State(app): State<Arc<App>>, req: Request) -> Result<Response, A
     let dir = tempfile::Builder::new()
         .prefix("veritrain-verify-")
         .tempdir_in(&app.scratch)
-        .map_err(|e| ApiError::internal("verify.scratch", e))?;
+        .map_err(scratch_error)?;
     let upload = receive(&app, req, dir.path()).await?;
 
     let app2 = Arc::clone(&app);
@@ -349,20 +349,16 @@ async fn receive(app: &App, req: Request, dir: &Path) -> Result<Upload, ApiError
             };
             let mut file = tokio::fs::File::create(&target)
                 .await
-                .map_err(|e| ApiError::internal("verify.scratch", e))?;
+                .map_err(scratch_error)?;
             loop {
                 let chunk = field.chunk().await.map_err(|e| {
                     ApiError::client(StatusCode::BAD_REQUEST, "verify.bad_form", e.body_text())
                 })?;
                 let Some(chunk) = chunk else { break };
                 spend(app, &mut budget, chunk.len())?;
-                file.write_all(&chunk)
-                    .await
-                    .map_err(|e| ApiError::internal("verify.scratch", e))?;
+                file.write_all(&chunk).await.map_err(scratch_error)?;
             }
-            file.flush()
-                .await
-                .map_err(|e| ApiError::internal("verify.scratch", e))?;
+            file.flush().await.map_err(scratch_error)?;
             match artifact_name {
                 None => have_bundle = true,
                 Some(name) => artifacts.push((target, name)),
@@ -381,20 +377,16 @@ async fn receive(app: &App, req: Request, dir: &Path) -> Result<Upload, ApiError
     {
         let mut file = tokio::fs::File::create(&bundle)
             .await
-            .map_err(|e| ApiError::internal("verify.scratch", e))?;
+            .map_err(scratch_error)?;
         let mut stream = req.into_body().into_data_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
                 ApiError::client(StatusCode::BAD_REQUEST, "verify.bad_body", e.to_string())
             })?;
             spend(app, &mut budget, chunk.len())?;
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| ApiError::internal("verify.scratch", e))?;
+            file.write_all(&chunk).await.map_err(scratch_error)?;
         }
-        file.flush()
-            .await
-            .map_err(|e| ApiError::internal("verify.scratch", e))?;
+        file.flush().await.map_err(scratch_error)?;
         Ok(Upload {
             bundle,
             artifacts: Vec::new(),
@@ -406,6 +398,11 @@ async fn receive(app: &App, req: Request, dir: &Path) -> Result<Upload, ApiError
             "send the bundle ZIP as application/zip, or a multipart/form-data form with a `bundle` part",
         ))
     }
+}
+
+/// Staging an upload failed on the server's side.
+fn scratch_error(e: std::io::Error) -> ApiError {
+    ApiError::internal("verify.scratch", e)
 }
 
 fn spend(app: &App, budget: &mut u64, n: usize) -> Result<(), ApiError> {
