@@ -57,8 +57,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let extracted = if args.bundle.is_dir() {
         None
     } else if args.bundle.is_file() {
-        let dir = TempDir::new()?;
-        let dest = dir.path.join("bundle");
+        let dir = tempfile::Builder::new()
+            .prefix("veritrain-verify-")
+            .tempdir()?;
+        let dest = dir.path().join("bundle");
         if let Err(e) = veritrain_pipeline::archive::unpack(&args.bundle, &dest) {
             anyhow::bail!(
                 "{} is not a readable bundle archive: [{}] {e}",
@@ -136,37 +138,4 @@ pub fn render(report: &Report) -> String {
         ));
     }
     out
-}
-
-/// A private temporary directory, removed on drop.
-struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    fn new() -> std::io::Result<TempDir> {
-        use std::os::unix::fs::DirBuilderExt as _;
-        let base = std::env::temp_dir();
-        for attempt in 0..16u32 {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos());
-            let path = base.join(format!(
-                "veritrain-verify-{}-{nanos:x}-{attempt}",
-                std::process::id()
-            ));
-            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
-                Ok(()) => return Ok(TempDir { path }),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(std::io::Error::other("cannot create a temporary directory"))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
 }

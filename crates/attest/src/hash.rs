@@ -283,6 +283,15 @@ impl Manifest {
         &self.entries
     }
 
+    /// The whole-file entry for `path`, if the manifest has one (entries are
+    /// in manifest order, so this is a binary search).
+    pub fn entry(&self, path: &str) -> Option<&Entry> {
+        self.entries
+            .binary_search_by(|e| path_order(&e.path, path).then(e.start.cmp(&None)))
+            .ok()
+            .and_then(|i| self.entries.get(i))
+    }
+
     /// SHA-256 over the concatenated raw entry digests in manifest order.
     pub fn root_digest(&self) -> &Sha256Digest {
         &self.root_digest.sha256
@@ -973,6 +982,24 @@ mod tests {
             assert_eq!(m.root_digest(), &sha(&concatenated));
             assert_eq!(m.mode(), Mode::Shards { shard_size });
         }
+    }
+
+    #[test]
+    fn entry_finds_whole_files_by_path_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.txt", b"1");
+        write(dir.path(), "a/b", b"22");
+        write(dir.path(), "z", b"333");
+        let m = hash_path(dir.path(), &HashOptions::files()).unwrap();
+        for e in m.entries() {
+            assert_eq!(m.entry(e.path()), Some(e));
+        }
+        assert_eq!(m.entry("a/b").unwrap().size(), 2);
+        assert!(m.entry("a").is_none());
+        assert!(m.entry("missing").is_none());
+        // A sharded manifest has no whole-file entries.
+        let sharded = hash_path(dir.path(), &HashOptions::shards(1)).unwrap();
+        assert!(sharded.entry("z").is_none());
     }
 
     #[test]

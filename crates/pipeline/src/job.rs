@@ -39,7 +39,6 @@ use veritrain_bom::input::{
     Environment, EpochLog, FileDigest, Goal, MetricSpec, ModelScan, Organization, Package,
     PlatformCode, ResourceUsage, Span, TaskTimes, TensorSpec, TrainedModel, Training,
 };
-use veritrain_intake::Finding;
 use veritrain_intake::definition::{DataSpec, Definition};
 use veritrain_intake::gate::{
     DataReport, GateLimits, check_model_fits, inspect_model, read_definition, validate_data,
@@ -312,9 +311,7 @@ pub fn run_job(
     let input_manifest = timed_hash(progress, &mut hashing, "inputs", &staging, &input_names)?;
     let kind = dataset_kind(&definition);
     let digest_of = |m: &Manifest, path: &str| -> Result<FileDigest> {
-        m.entries()
-            .iter()
-            .find(|e| e.path() == path)
+        m.entry(path)
             .map(|e| FileDigest {
                 name: path.to_owned(),
                 sha256: e.sha256_hex(),
@@ -455,6 +452,10 @@ pub fn run_job(
     runtime_rd
         .annotations
         .insert("python".into(), json!(runtime_identity.interpreter.version));
+    // The signed files the provenance and the AIBoM both reference, hashed once.
+    let intake_link = file_digest(&staging, &rel(&staging, &intake_file)?)?;
+    let train_link = file_digest(&staging, &rel(&staging, &train_file)?)?;
+    let manifest_file = file_digest(&staging, DATASET_MANIFEST)?;
     let finished = now();
     let provenance = Provenance {
         build_definition: BuildDefinition {
@@ -503,11 +504,10 @@ pub fn run_job(
                 started_on: Some(started),
                 finished_on: Some(finished),
             },
-            byproducts: vec![
-                file_rd(&staging, &intake_file)?,
-                file_rd(&staging, &train_file)?,
-                file_rd(&staging, &staging.join(DATASET_MANIFEST))?,
-            ],
+            byproducts: [&intake_link, &train_link, &manifest_file]
+                .iter()
+                .map(|d| ResourceDescriptor::subject(&d.name, &d.sha256))
+                .collect(),
         },
     };
     let statement = Statement::slsa_provenance(
@@ -529,10 +529,6 @@ pub fn run_job(
             .map_err(|e| Error::Host(format!("outputs/metrics.json: {e}")))?;
     let history = history_of(&metrics);
     let trained_verdict = inspect_model(&staging.join(OUTPUT_MODEL), &settings.gate);
-    let manifest_file = FileDigest {
-        name: DATASET_MANIFEST.into(),
-        ..file_digest(&staging, DATASET_MANIFEST)?
-    };
     let bom_input = BomInput {
         job_id: job_id.clone(),
         created_at: now(),
@@ -640,35 +636,22 @@ pub fn run_job(
         },
         attestations: vec![
             attestation(
-                &staging,
-                LAYOUT,
+                file_digest(&staging, LAYOUT)?,
                 AttestationKind::InTotoLayout,
                 "steps intake, run_training",
-            )?,
+            ),
+            attestation(intake_link, AttestationKind::InTotoLink, "step intake"),
+            attestation(train_link, AttestationKind::InTotoLink, "step run_training"),
             attestation(
-                &staging,
-                &rel(&staging, &intake_file)?,
-                AttestationKind::InTotoLink,
-                "step intake",
-            )?,
-            attestation(
-                &staging,
-                &rel(&staging, &train_file)?,
-                AttestationKind::InTotoLink,
-                "step run_training",
-            )?,
-            attestation(
-                &staging,
-                PROVENANCE,
+                file_digest(&staging, PROVENANCE)?,
                 AttestationKind::SlsaProvenance,
                 "SLSA Provenance v1",
-            )?,
+            ),
             attestation(
-                &staging,
-                TRUST_KEYSET,
+                file_digest(&staging, TRUST_KEYSET)?,
                 AttestationKind::KeySet,
                 "root-signed key set",
-            )?,
+            ),
         ],
     };
     let bom = veritrain_bom::build_bom(&bom_input)?;
@@ -837,9 +820,7 @@ fn timed_hash(
 fn compare_manifests(before: &Manifest, after: &Manifest, prefix: &str) -> Result<()> {
     for b in before.entries() {
         let found = after
-            .entries()
-            .iter()
-            .find(|a| a.path() == b.path())
+            .entry(b.path())
             .map_or_else(|| "nothing (deleted)".to_owned(), |a| a.sha256_hex());
         if found != b.sha256_hex() {
             return Err(Error::InputChanged {
@@ -863,9 +844,7 @@ fn check_staged(
     let staged_in = hash_path(&work.join("in"), &HashOptions::files())?;
     let staged_app = hash_path(&work.join("app"), &HashOptions::files())?;
     let digest = |m: &Manifest, name: &str| {
-        m.entries()
-            .iter()
-            .find(|e| e.path() == name)
+        m.entry(name)
             .map_or_else(|| "nothing (deleted)".to_owned(), |e| e.sha256_hex())
     };
     let data_file = data_name.rsplit('/').next().unwrap_or(data_name);
@@ -1081,29 +1060,10 @@ fn file_digest(root: &Path, rel_path: &str) -> Result<FileDigest> {
     })
 }
 
-fn file_rd(root: &Path, path: &Path) -> Result<ResourceDescriptor> {
-    let name = rel(root, path)?;
-    let d = file_digest(root, &name)?;
-    Ok(ResourceDescriptor::subject(name, d.sha256))
-}
-
-fn attestation(
-    root: &Path,
-    rel_path: &str,
-    kind: AttestationKind,
-    comment: &str,
-) -> Result<AttestationRef> {
-    Ok(AttestationRef {
+fn attestation(file: FileDigest, kind: AttestationKind, comment: &str) -> AttestationRef {
+    AttestationRef {
         kind,
-        file: file_digest(root, rel_path)?,
+        file,
         comment: Some(comment.to_owned()),
-    })
-}
-
-/// Findings as `[code] message` lines.
-pub fn findings_lines(findings: &[Finding]) -> Vec<String> {
-    findings
-        .iter()
-        .map(|f| format!("[{}] {f}", f.code))
-        .collect()
+    }
 }

@@ -961,7 +961,7 @@ impl Verifier {
             .map_err(|e| e.to_string())
         } else {
             inventory
-                .and_then(|inv| inv.entries().iter().find(|e| e.path() == manifest.upload))
+                .and_then(|inv| inv.entry(&manifest.upload))
                 .map(|e| hex::encode(Sha256::digest(e.sha256())))
                 .ok_or_else(|| "missing from the bundle".to_owned())
         };
@@ -1050,11 +1050,7 @@ impl Verifier {
                 if url.starts_with("trust/") {
                     continue;
                 }
-                let on_disk = inv
-                    .entries()
-                    .iter()
-                    .find(|e| e.path() == url)
-                    .map(|e| e.sha256_hex());
+                let on_disk = inv.entry(url).map(|e| e.sha256_hex());
                 expect(check, format!("reference {url}"), AIBOM, Some(sha), on_disk);
             }
         }
