@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use veritrain_attest::keys::PublicKey;
-use veritrain_pipeline::{BundleOptions, Report, verify_bundle};
+use veritrain_pipeline::{BundleOptions, HeldArtifact, Report, verify_bundle};
 
 /// Arguments of `veritrain verify`.
 #[derive(Debug, clap::Args)]
@@ -80,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         dir,
         &BundleOptions {
             root,
-            artifacts: args.artifact.clone(),
+            artifacts: args.artifact.iter().map(HeldArtifact::at).collect(),
             keyset,
         },
     );

@@ -23,4 +23,4 @@ pub use error::{Error, Result};
 pub use job::{JobInputs, JobSettings, JobSummary, PlatformBinary, Progress, Stage, run_job};
 pub use keydir::JobKeys;
 pub use request::JobRequest;
-pub use verify::{BundleOptions, Check, Failure, Report, verify_bundle};
+pub use verify::{BundleOptions, Check, Failure, HeldArtifact, Report, verify_bundle};

@@ -65,12 +65,34 @@ pub struct BundleOptions {
     /// `trust/root.pub` (reported, since it proves only self-consistency).
     pub root: Option<PublicKey>,
     /// Files (or dataset directories) the user holds, to match by digest.
-    pub artifacts: Vec<PathBuf>,
+    pub artifacts: Vec<HeldArtifact>,
     /// A newer key set than the bundle's (the operator's latest
     /// `public/keyset.dsse.json`), so that revocations made after the job
     /// count. It must verify with the root and must not be older than the
     /// bundle's own.
     pub keyset: Option<Vec<u8>>,
+}
+
+/// A file (or dataset directory) the user holds, and the name the report
+/// calls it by (a service names uploads by the client's file name, never
+/// by where it staged them).
+#[derive(Debug, Clone)]
+pub struct HeldArtifact {
+    /// Where it is.
+    pub path: PathBuf,
+    /// How the report names it.
+    pub name: String,
+}
+
+impl HeldArtifact {
+    /// A file named by its path, as on the command line.
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        HeldArtifact {
+            name: path.display().to_string(),
+            path,
+        }
+    }
 }
 
 /// One failed expectation.
@@ -1105,11 +1127,12 @@ impl Verifier {
 
     fn artifact(
         &self,
-        path: &Path,
+        held: &HeldArtifact,
         chain: Option<&Chain>,
         manifest: Option<&DatasetManifest>,
     ) -> Check {
-        let shown = path.display().to_string();
+        let path = held.path.as_path();
+        let shown = held.name.clone();
         let mut check = Check::new("artifact", format!("{shown} matches the bundle"));
         let Some(chain) = chain else {
             check.blocked("verified links");

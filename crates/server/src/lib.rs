@@ -41,7 +41,7 @@ use axum::routing::{get, post};
 use futures_util::StreamExt as _;
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::Semaphore;
-use veritrain_pipeline::{BundleOptions, verify_bundle};
+use veritrain_pipeline::{BundleOptions, HeldArtifact, verify_bundle};
 
 pub use config::{ConfigError, ServerConfig, VerifyLimits};
 pub use error::ApiError;
@@ -252,15 +252,15 @@ async fn verify(State(app): State<Arc<App>>, req: Request) -> Result<Response, A
             &bundle,
             &BundleOptions {
                 root: Some(app2.trust.root.clone()),
-                artifacts: upload.artifacts.iter().map(|(p, _)| p.clone()).collect(),
+                artifacts: upload.artifacts,
                 keyset: Some(app2.trust.keyset_bytes.clone()),
             },
         );
-        Ok::<_, veritrain_pipeline::Error>((report, upload.artifacts))
+        Ok::<_, veritrain_pipeline::Error>(report)
     })
     .await
     .map_err(|e| ApiError::internal("verify.task", e))?;
-    let (mut report, artifacts) = match result {
+    let mut report = match result {
         Ok(r) => r,
         Err(e) => {
             app.metrics
@@ -287,13 +287,12 @@ async fn verify(State(app): State<Arc<App>>, req: Request) -> Result<Response, A
     if let Some(obj) = body.as_object_mut() {
         obj.insert("passed".into(), report.passed().into());
     }
-    // Server paths never leave the server: staged artifacts are named by
-    // the file names the client gave.
-    let mut text = body.to_string();
-    for (path, name) in &artifacts {
-        text = text.replace(&json_escaped(path), &json_escaped(Path::new(name)));
-    }
-    text = text.replace(&json_escaped(dir.path()), "upload");
+    // Server paths never leave the server: artifacts are reported by the
+    // file names the client gave, and any message that still quotes the
+    // staging directory (an I/O error, say) is rewritten.
+    let text = body
+        .to_string()
+        .replace(&json_escaped(dir.path()), "upload");
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
@@ -305,8 +304,8 @@ fn json_escaped(path: &Path) -> String {
 /// What a verification upload staged.
 struct Upload {
     bundle: PathBuf,
-    /// Staged path and the name the client gave.
-    artifacts: Vec<(PathBuf, String)>,
+    /// Staged files, named by the client's (sanitised) file names.
+    artifacts: Vec<HeldArtifact>,
 }
 
 async fn receive(app: &App, req: Request, dir: &Path) -> Result<Upload, ApiError> {
@@ -361,7 +360,7 @@ async fn receive(app: &App, req: Request, dir: &Path) -> Result<Upload, ApiError
             file.flush().await.map_err(scratch_error)?;
             match artifact_name {
                 None => have_bundle = true,
-                Some(name) => artifacts.push((target, name)),
+                Some(name) => artifacts.push(HeldArtifact { path: target, name }),
             }
         }
         if !have_bundle {
