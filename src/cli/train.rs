@@ -138,6 +138,7 @@ impl TrainJob<'_> {
             },
             job_id: None,
             binary: PlatformBinary::current(env!("CARGO_PKG_VERSION"))?,
+            cancel: None,
         };
         let inputs = JobInputs {
             model: self.model,

@@ -64,6 +64,11 @@ pub enum Error {
         /// The file's name.
         file: String,
     },
+    /// The job's [`CancelToken`](veritrain_sandbox::CancelToken) was
+    /// cancelled: between stages, or while the trainer ran (the sandbox
+    /// killed it). No bundle is left.
+    #[error("the job was cancelled on request; no bundle was written")]
+    Cancelled,
     /// The host could not be described (OS, CPU).
     #[error("host facts: {0}")]
     Host(String),
@@ -104,6 +109,7 @@ impl Error {
             Error::InputChanged { .. } => "job.input_changed",
             Error::UnexpectedOutput { .. } => "job.unexpected_output",
             Error::Host(_) => "job.host_facts",
+            Error::Cancelled => "job.cancelled",
             Error::Attest(e) => e.code(),
             Error::Intake(e) => e.code(),
             Error::Bom(e) => e.code(),

@@ -18,6 +18,11 @@
 //! The bundle is assembled in a hidden sibling directory and renamed into
 //! place only when everything succeeded: a failed job leaves no bundle, so
 //! it can never be mistaken for a successful one.
+//!
+//! A job can be cancelled ([`JobSettings::cancel`]): the token is checked
+//! before each stage, and during training the sandbox kills the trainer
+//! when it is cancelled. Either way the job fails with [`Error::Cancelled`]
+//! (`job.cancelled`) and, like any failed job, leaves no bundle.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -47,7 +52,7 @@ use veritrain_intake::keras::KerasVerdict;
 use veritrain_runtime::events::TrainerEvent;
 use veritrain_runtime::sandboxed::{SandboxedJob, SandboxedTraining, train_in_sandbox};
 use veritrain_runtime::{ExecutionSettings, FitParams, TrainerLimits, VerifiedRuntime};
-use veritrain_sandbox::{Policy, Sandbox};
+use veritrain_sandbox::{CancelToken, Policy, Sandbox};
 
 use crate::bundle::{
     self, AIBOM, AIBOM_ENVELOPE, BUILD_TYPE, BUILDER_ID, DATASET_MANIFEST, INPUT_DEFINITION,
@@ -121,6 +126,9 @@ pub struct JobSettings<'a> {
     pub job_id: Option<String>,
     /// The program running the job.
     pub binary: PlatformBinary,
+    /// Stops the job when cancelled (checked before each stage; the sandbox
+    /// kills the trainer within about 200 ms); `None`: runs to the end.
+    pub cancel: Option<CancelToken>,
 }
 
 /// Where a job is.
@@ -211,8 +219,9 @@ pub struct JobSummary {
 /// # Errors
 /// [`Error::Rejected`] with the gate's findings; runtime and sandbox errors
 /// with their codes (`runtime.*`, `trainer.*`, `sandbox.*`);
-/// [`Error::InputChanged`]; [`Error::UnexpectedOutput`]. No bundle is left
-/// behind on error.
+/// [`Error::InputChanged`]; [`Error::UnexpectedOutput`];
+/// [`Error::Cancelled`] when `settings.cancel` was cancelled. No bundle is
+/// left behind on error.
 pub fn run_job(
     inputs: &JobInputs<'_>,
     settings: &JobSettings<'_>,
@@ -253,6 +262,7 @@ pub fn run_job(
     let signer: &dyn Signer = keys.signer.as_ref();
 
     // ---- 1. intake --------------------------------------------------------
+    check_cancel(settings)?;
     progress(Progress::Stage(Stage::Intake));
     let inputs_dir = staging.join("inputs");
     let att_dir = staging.join(bundle::ATTESTATIONS_DIR);
@@ -353,6 +363,7 @@ pub fn run_job(
     let intake_end = now();
 
     // ---- 2. train ------------------------------------------------------------
+    check_cancel(settings)?;
     progress(Progress::Stage(Stage::Train));
     let outputs_dir = staging.join("outputs");
     fs::create_dir(&outputs_dir).map_err(|e| Error::io(&outputs_dir, e))?;
@@ -370,13 +381,21 @@ pub fn run_job(
             limits: TrainerLimits::default(),
             work_dir: &work,
             output_dir: &outputs_dir,
+            cancel: settings.cancel.clone(),
         },
         &mut |e| progress(Progress::Trainer(e)),
-    )?;
+    )
+    .map_err(|e| match e {
+        // One error for a cancel, whether it caught the job between stages
+        // or in the sandbox.
+        veritrain_runtime::Error::Cancelled => Error::Cancelled,
+        other => Error::Runtime(other),
+    })?;
     let train_wall = t_train.elapsed();
     let train_end = now();
 
     // ---- 3. check ------------------------------------------------------------
+    check_cancel(settings)?;
     progress(Progress::Stage(Stage::Check));
     check_outputs(&outputs_dir)?;
     let again = timed_hash(
@@ -392,6 +411,7 @@ pub fn run_job(
     hashing += t.elapsed();
 
     // ---- 4. attest -----------------------------------------------------------
+    check_cancel(settings)?;
     progress(Progress::Stage(Stage::Attest));
     let output_manifest = timed_hash(progress, &mut hashing, "outputs", &staging, &OUTPUTS)?;
     let mut train_link = Link::new(
@@ -677,6 +697,18 @@ pub fn run_job(
             hashing,
         },
     })
+}
+
+/// [`Error::Cancelled`] once the job's token is cancelled.
+fn check_cancel(settings: &JobSettings<'_>) -> Result<()> {
+    if settings
+        .cancel
+        .as_ref()
+        .is_some_and(CancelToken::is_cancelled)
+    {
+        return Err(Error::Cancelled);
+    }
+    Ok(())
 }
 
 /// Removes the staging and work directories of a job that did not finish.
@@ -1065,5 +1097,204 @@ fn attestation(file: FileDigest, kind: AttestationKind, comment: &str) -> Attest
         kind,
         file,
         comment: Some(comment.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Cancelling before training, without TensorFlow or a sandbox: a fake
+    //! runtime (the runtime crate's test support), a sandbox that records
+    //! whether it was asked to run, fresh keys and the quickstart example.
+
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use veritrain_attest::dsse::Limits;
+    use veritrain_attest::intoto::{MetablockLimits, parse_metablock};
+    use veritrain_attest::keys::{Algorithm, PrivateKey};
+    use veritrain_attest::keyset::{KeySet, verify_keyset};
+    use veritrain_sandbox::{Outcome, PolicyFacts, SandboxCommand};
+
+    use super::*;
+
+    /// A sandbox that must not be reached: it records the call and refuses.
+    #[derive(Default)]
+    struct NoSandbox {
+        ran: AtomicBool,
+    }
+
+    impl Sandbox for NoSandbox {
+        fn name(&self) -> &'static str {
+            "none"
+        }
+
+        fn facts(&self, _: &SandboxCommand, _: &Policy) -> veritrain_sandbox::Result<PolicyFacts> {
+            Err(veritrain_sandbox::Error::InvalidCommand(
+                "no sandbox".into(),
+            ))
+        }
+
+        fn run_streaming(
+            &self,
+            _: &SandboxCommand,
+            _: &Policy,
+            _: &mut dyn FnMut(&str),
+        ) -> veritrain_sandbox::Result<Outcome> {
+            self.ran.store(true, Ordering::Relaxed);
+            Err(veritrain_sandbox::Error::InvalidCommand(
+                "no sandbox".into(),
+            ))
+        }
+    }
+
+    fn keys() -> JobKeys {
+        let now = Utc::now();
+        let root = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
+        let signing = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
+        let keyset_bytes = KeySet::new(signing.public_key(), now)
+            .unwrap()
+            .sign(&root)
+            .unwrap()
+            .to_json_pretty()
+            .unwrap();
+        let keyset = verify_keyset(&keyset_bytes, root.public_key(), &Limits::default()).unwrap();
+        let layout_bytes = layout::sign_job_layout(&keyset, &root, now, 1).unwrap();
+        let layout = parse_metablock(&layout_bytes, &MetablockLimits::default())
+            .unwrap()
+            .verify_layout(std::slice::from_ref(root.public_key()), now)
+            .unwrap();
+        JobKeys {
+            root: root.public_key().clone(),
+            root_pem: root.public_key().to_spki_pem().unwrap().into_bytes(),
+            keyset_bytes,
+            keyset,
+            layout_bytes,
+            layout,
+            signer: Box::new(signing),
+        }
+    }
+
+    fn example(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/quickstart")
+            .join(name)
+    }
+
+    struct Run {
+        result: Result<JobSummary>,
+        stages: Vec<Stage>,
+        accepted: bool,
+        sandbox_ran: bool,
+        /// What is left next to the bundle path (hidden staging included).
+        left: Vec<String>,
+    }
+
+    /// Run the quickstart job into an empty directory with `token`;
+    /// `cancel_at` cancels it when that stage is reported.
+    fn run_cancelled(token: &CancelToken, cancel_at: Option<Stage>) -> Run {
+        let dir = tempfile::tempdir().unwrap();
+        let interpreter = dir.path().join("python3.11");
+        fs::write(&interpreter, b"#!fake interpreter\n").unwrap();
+        let rt_dir = dir.path().join("runtime");
+        let lock = veritrain_runtime::lock::Lock::embedded().unwrap();
+        veritrain_runtime::identity::write_fake_runtime(&rt_dir, &interpreter, &lock).unwrap();
+        let runtime = VerifiedRuntime::verify(&rt_dir).unwrap();
+        let jobs = dir.path().join("jobs");
+        fs::create_dir(&jobs).unwrap();
+        let sandbox = NoSandbox::default();
+        let policy = Policy::for_testing();
+        let settings = JobSettings {
+            out: &jobs.join("bundle"),
+            runtime: &runtime,
+            sandbox: &sandbox,
+            policy: &policy,
+            gate: GateLimits::default(),
+            supplier: Organization::default(),
+            job_id: None,
+            binary: PlatformBinary {
+                version: "0.0.0-test".into(),
+                sha256: "0".repeat(64),
+            },
+            cancel: Some(token.clone()),
+        };
+        let inputs = JobInputs {
+            model: &example("model.keras"),
+            data: &example("data.csv"),
+            definition: &example("definition.yaml"),
+            request: Some(&example("job.yaml")),
+        };
+        let mut stages = Vec::new();
+        let mut accepted = false;
+        let result = run_job(&inputs, &settings, &keys(), &mut |p| match p {
+            Progress::Stage(s) => {
+                stages.push(s);
+                if cancel_at == Some(s) {
+                    token.cancel();
+                }
+            }
+            Progress::Accepted { .. } => accepted = true,
+            _ => {}
+        });
+        let left = fs::read_dir(&jobs)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        Run {
+            result,
+            stages,
+            accepted,
+            sandbox_ran: sandbox.ran.load(Ordering::Relaxed),
+            left,
+        }
+    }
+
+    #[track_caller]
+    fn assert_cancelled(run: &Run) {
+        match &run.result {
+            Err(e @ Error::Cancelled) => {
+                assert_eq!(e.code(), "job.cancelled");
+                assert!(e.to_string().contains("cancelled on request"), "{e}");
+            }
+            Err(e) => panic!("not cancelled: [{}] {e}", e.code()),
+            Ok(s) => panic!("the job finished: {}", s.bundle.display()),
+        }
+        assert!(!run.sandbox_ran, "the trainer was started");
+        assert_eq!(
+            run.left,
+            Vec::<String>::new(),
+            "a bundle or partial dir is left"
+        );
+    }
+
+    #[test]
+    fn a_job_cancelled_before_it_starts_does_nothing_and_leaves_nothing() {
+        let token = CancelToken::new();
+        token.cancel();
+        let run = run_cancelled(&token, None);
+        assert_cancelled(&run);
+        assert_eq!(run.stages, []);
+        assert!(!run.accepted);
+    }
+
+    #[test]
+    fn a_job_cancelled_during_intake_stops_before_training_and_leaves_nothing() {
+        let run = run_cancelled(&CancelToken::new(), Some(Stage::Intake));
+        assert_cancelled(&run);
+        // Intake ran to its end (the gate accepted, the staging directory
+        // held inputs and a signed link), then the check before training
+        // stopped the job and the staging was removed.
+        assert!(run.accepted);
+        assert_eq!(run.stages, [Stage::Intake]);
+    }
+
+    #[test]
+    fn without_a_cancel_the_same_job_reaches_the_sandbox() {
+        // The control: the fake sandbox refuses, so the job fails there, but
+        // it got past intake and asked to train.
+        let run = run_cancelled(&CancelToken::new(), None);
+        assert!(run.sandbox_ran);
+        assert_eq!(run.stages, [Stage::Intake, Stage::Train]);
+        let e = run.result.unwrap_err();
+        assert_eq!(e.code(), "runtime.sandbox", "{e}");
+        assert_eq!(run.left, Vec::<String>::new());
     }
 }

@@ -104,6 +104,7 @@ fn main() {
                 limits: TrainerLimits::default(),
                 work_dir: &dir.join("work"),
                 output_dir: &out,
+                cancel: None,
             },
             &mut |_| {},
         )

@@ -230,6 +230,10 @@ pub enum Error {
         /// The limit.
         limit: Duration,
     },
+    /// The job's [`CancelToken`](veritrain_sandbox::CancelToken) was
+    /// cancelled while the trainer ran; the sandbox killed it.
+    #[error("the job was cancelled on request; the trainer was stopped")]
+    Cancelled,
     /// The trainer exited 0 but did not prove success.
     #[error("the trainer broke its protocol: {reason}")]
     TrainerProtocol {
@@ -279,6 +283,9 @@ impl Error {
             Error::Sandbox(_) => "runtime.sandbox",
             Error::SandboxLimit { .. } => "runtime.sandbox_limit",
             Error::TrainerProtocol { .. } => "runtime.trainer_protocol",
+            // The same code as the pipeline's own check between stages: to
+            // the user a cancel is one thing, wherever it caught the job.
+            Error::Cancelled => "job.cancelled",
         }
     }
 

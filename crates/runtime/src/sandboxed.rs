@@ -7,7 +7,9 @@
 //! `/out`. The trainer's stdout is parsed line by line as untrusted events;
 //! success needs exit 0, a `done` event and every output file
 //! ([`crate::events::judge`]), and a sandbox limit (timeout, memory, output
-//! size, ...) is a failed job with the sandbox's reason.
+//! size, ...) is a failed job with the sandbox's reason. A cancelled job
+//! ([`SandboxedJob::cancel`]) is killed by the sandbox and fails with
+//! [`Error::Cancelled`].
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -15,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
-use veritrain_sandbox::{Outcome, Policy, Sandbox, SandboxCommand};
+use veritrain_sandbox::{CancelToken, Outcome, Policy, Sandbox, SandboxCommand};
 
 use crate::error::{Error, ExitInfo, Result};
 use crate::events::{TrainerEvent, TrainerOutputs, judge, parse_line};
@@ -43,6 +45,9 @@ pub struct SandboxedJob<'a> {
     pub work_dir: &'a Path,
     /// Where the outputs land on the host (exists, empty).
     pub output_dir: &'a Path,
+    /// Stops the trainer when cancelled (the sandbox kills the whole job
+    /// within about 200 ms); `None` runs it to the end or to its limits.
+    pub cancel: Option<CancelToken>,
 }
 
 /// A finished sandboxed training run.
@@ -109,6 +114,9 @@ pub fn train_in_sandbox(
         .code(&app_dir)
         .inputs(&in_dir)
         .output(job.output_dir);
+    if let Some(token) = job.cancel {
+        cmd = cmd.cancel_on(token);
+    }
     for (k, v) in &inside.env {
         cmd = cmd.env(k.to_string_lossy(), v.to_string_lossy());
     }
@@ -127,6 +135,7 @@ pub fn train_in_sandbox(
                     limit: Duration::from_secs(*limit_secs),
                 });
             }
+            veritrain_sandbox::JobFailure::Cancelled => return Err(Error::Cancelled),
             // The trainer's own exit code (with its error event) is judged
             // below; every other failure is a limit the sandbox enforced.
             veritrain_sandbox::JobFailure::ExitCode { .. } => {}

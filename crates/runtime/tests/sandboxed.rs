@@ -9,11 +9,12 @@
 mod common;
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use common::*;
 use veritrain_runtime::sandboxed::{SandboxedJob, train_in_sandbox};
 use veritrain_runtime::{ExecutionSettings, FitRequest, TrainerLimits, VerifiedRuntime};
-use veritrain_sandbox::{Bubblewrap, Policy};
+use veritrain_sandbox::{Bubblewrap, CancelToken, Policy};
 
 fn sandbox() -> Option<Bubblewrap> {
     match Bubblewrap::new() {
@@ -79,6 +80,7 @@ fn run(
             limits: TrainerLimits::default(),
             work_dir: &work,
             output_dir: &out,
+            cancel: None,
         },
         &mut |e| {
             if matches!(e, veritrain_runtime::TrainerEvent::Epoch { .. }) {
@@ -176,6 +178,7 @@ fn running_out_of_memory_in_the_sandbox_fails_the_job_with_that_reason() {
             limits: TrainerLimits::default(),
             work_dir: &s.path().join("work"),
             output_dir: &out,
+            cancel: None,
         },
         &mut |_| {},
     )
@@ -185,4 +188,72 @@ fn running_out_of_memory_in_the_sandbox_fails_the_job_with_that_reason() {
     let named = err.code() == "runtime.sandbox_limit" && err.to_string().contains("out_of_memory")
         || err.trainer_code() == Some("trainer.out_of_memory");
     assert!(named, "[{}] {err}", err.code());
+}
+
+#[test]
+#[ignore = "slow tier: run with --ignored"]
+fn a_job_cancelled_while_it_trains_is_killed_with_the_cancel_code() {
+    let (Some(rt), Some(bwrap)) = (runtime(), sandbox()) else {
+        return;
+    };
+    let s = tempfile::tempdir().unwrap();
+    let model = mlp(rt, s.path(), "mlp");
+    let data = s.path().join("d.csv");
+    classification_csv(&data, 300, 4, 3, 1);
+    let dataset = classification_def(4, 3, true, 0.2, 7);
+    // Far more epochs than could finish: only the cancel can end this run
+    // before the wall-clock limit (which would be `runtime.trainer_timeout`).
+    let fit = FitRequest {
+        epochs: Some(20_000),
+        batch_size: Some(8),
+        ..FitRequest::default()
+    }
+    .resolve(&dataset, || 1234)
+    .unwrap();
+    let mut policy = Policy::default();
+    policy.limits.wall_time = Duration::from_secs(180);
+    let out = s.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let token = CancelToken::new();
+    let mut cancelled_at = None;
+    let err = train_in_sandbox(
+        rt,
+        &bwrap,
+        &policy,
+        SandboxedJob {
+            model: &model,
+            data: &data,
+            dataset,
+            fit,
+            execution: ExecutionSettings::default(),
+            limits: TrainerLimits::default(),
+            work_dir: &s.path().join("work"),
+            output_dir: &out,
+            cancel: Some(token.clone()),
+        },
+        &mut |e| {
+            // The user cancels once training is under way (the first epoch
+            // reported); the sandbox's watchdog runs on another thread.
+            if matches!(e, veritrain_runtime::TrainerEvent::Epoch { .. }) && cancelled_at.is_none()
+            {
+                token.cancel();
+                cancelled_at = Some(Instant::now());
+            }
+        },
+    )
+    .unwrap_err();
+    let cancelled_at = cancelled_at.expect("the trainer never reported an epoch");
+    assert!(
+        matches!(err, veritrain_runtime::Error::Cancelled),
+        "[{}] {err}",
+        err.code()
+    );
+    assert_eq!(err.code(), "job.cancelled");
+    let took = cancelled_at.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "stopped {took:?} after the cancel"
+    );
+    // Killed mid-training: no trained model came out.
+    assert!(!out.join("model.keras").exists());
 }

@@ -15,8 +15,10 @@
 //! 4. bwrap creates the namespaces, mounts, drops capabilities, loads the
 //!    seccomp filter and executes the job; its init (pid 1 inside) reaps;
 //! 5. the supervisor streams stdout lines to the caller, keeps the tails of
-//!    stdout and stderr, and waits on a pidfd with the wall-clock deadline;
-//!    at the deadline it kills the job's cgroup and bwrap;
+//!    stdout and stderr, and waits on a pidfd with the wall-clock deadline,
+//!    in slices of at most 200 ms so that it sees a cancelled
+//!    [`CancelToken`](crate::CancelToken); at the deadline, or on cancel, it
+//!    kills the job's cgroup and bwrap;
 //! 6. after bwrap exits: kill whatever is left in the cgroup (counted; the
 //!    pid namespace normally leaves nothing), read usage, copy `/out` out,
 //!    unmount, remove the cgroups.
@@ -33,6 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::Sandbox;
+use crate::cancel::CancelToken;
 use crate::cgroup::CgroupHost;
 use crate::command::{BindRole, OUTPUT_DIR, RUNTIME_DIR, SandboxCommand};
 use crate::error::{Error, Result};
@@ -57,6 +60,28 @@ const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 const TEARDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Bytes of the backend's stderr quoted in a setup error.
 const SETUP_STDERR_BYTES: usize = 4096;
+/// The longest the watchdog waits on the backend before it looks at the
+/// job's cancel token again: how late a cancel can be noticed.
+const CANCEL_POLL: Duration = Duration::from_millis(200);
+
+/// Who ended the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The backend exited by itself.
+    Exited,
+    /// The supervisor killed the job at the wall-clock deadline.
+    Timeout,
+    /// The supervisor killed the job because its token was cancelled.
+    Cancelled,
+}
+
+impl Ended {
+    /// The supervisor killed the job (so bwrap's SIGKILL and missing exit
+    /// code are ours, not the job's).
+    fn killed(self) -> bool {
+        self != Ended::Exited
+    }
+}
 
 static JOB_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -680,16 +705,20 @@ fn decide(
     policy: &Policy,
     exit_code: Option<i32>,
     backend_signal: Option<i32>,
-    timed_out: bool,
+    ended: Ended,
     oom_kills: u64,
     pids_hits: u64,
     output_full: bool,
 ) -> JobStatus {
     let l = &policy.limits;
-    let failure = if timed_out {
+    let failure = if ended == Ended::Timeout {
         Some(JobFailure::Timeout {
             limit_secs: l.wall_time.as_secs(),
         })
+    } else if ended == Ended::Cancelled {
+        // Whatever else the kill left behind (a signal, an OOM count from
+        // the dying tree), the reason is the request.
+        Some(JobFailure::Cancelled)
     } else if oom_kills > 0 && exit_code != Some(0) {
         // On cgroup v2 `memory.oom.group` kills bwrap along with the job,
         // so there may be no exit code at all.
@@ -908,16 +937,29 @@ impl Sandbox for Bubblewrap {
         };
         let deadline = start + policy.limits.wall_time;
         let cap = policy.limits.capture_bytes;
+        let cancel = cmd.cancel.as_ref();
 
         let (stdout_cap, stderr_cap, waited) = std::thread::scope(|s| {
             let err_thread = s.spawn(|| read_tail(stderr, cap));
             let job_ref = &job;
-            let watchdog = s.spawn(move || -> Result<(ExitStatus, bool, Duration, usize)> {
-                let remaining = deadline.saturating_duration_since(Instant::now());
-                let exited = sys::poll_readable(&pidfd, Some(remaining))
-                    .map_err(|e| Error::io("waiting for the backend", e))?;
-                let timed_out = !exited;
-                if timed_out {
+            let watchdog = s.spawn(move || -> Result<(ExitStatus, Ended, Duration, usize)> {
+                let ended = loop {
+                    if cancel.is_some_and(CancelToken::is_cancelled) {
+                        break Ended::Cancelled;
+                    }
+                    // Wait in slices, so that a cancel is seen within
+                    // CANCEL_POLL; the deadline is checked after each.
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    let exited = sys::poll_readable(&pidfd, Some(remaining.min(CANCEL_POLL)))
+                        .map_err(|e| Error::io("waiting for the backend", e))?;
+                    if exited {
+                        break Ended::Exited;
+                    }
+                    if Instant::now() >= deadline {
+                        break Ended::Timeout;
+                    }
+                };
+                if ended.killed() {
                     // The whole tree: the cgroup first (nothing can escape by
                     // forking), then bwrap itself.
                     let killed = job_ref.kill_all(KILL_TIMEOUT);
@@ -938,7 +980,7 @@ impl Sandbox for Bubblewrap {
                 } else {
                     job_ref.kill_all(KILL_TIMEOUT)?
                 };
-                Ok((status, timed_out, wall, leftover))
+                Ok((status, ended, wall, leftover))
             });
             let out = read_lines(stdout, cap, policy.limits.max_line_bytes, on_line);
             let err = err_thread.join().unwrap_or_default();
@@ -947,7 +989,7 @@ impl Sandbox for Bubblewrap {
                 .unwrap_or_else(|_| Err(Error::Cleanup("the watchdog thread panicked".into())));
             (out, err, waited)
         });
-        let (status, timed_out, wall_time, leftover) = waited?;
+        let (status, ended, wall_time, leftover) = waited?;
 
         let mut status_bytes = Vec::new();
         let _ = File::from(status_r).read_to_end(&mut status_bytes);
@@ -967,13 +1009,17 @@ impl Sandbox for Bubblewrap {
         staging.finish()?;
         job.remove()?;
 
-        let backend_signal = if timed_out { None } else { status.signal() };
+        let backend_signal = if ended.killed() {
+            None
+        } else {
+            status.signal()
+        };
         let exit_code = json_exit.or(status.code());
         // bwrap reports its own setup errors as "bwrap: ..." and exit 1 from
         // the process that later forks the job; the job is the third process
         // of the cgroup (bwrap, its init, the job), so a job cannot pass for
         // a setup failure by printing the same thing.
-        let setup_failed = !timed_out
+        let setup_failed = !ended.killed()
             && backend_signal.is_none()
             && (!started
                 || (exit_code == Some(1)
@@ -991,7 +1037,7 @@ impl Sandbox for Bubblewrap {
             policy,
             exit_code,
             backend_signal,
-            timed_out,
+            ended,
             usage.oom_kills,
             usage.pids_limit_hits,
             output_report.as_ref().is_some_and(|r| r.full),
@@ -999,8 +1045,8 @@ impl Sandbox for Bubblewrap {
         Ok(Outcome {
             job_id: name,
             status: job_status,
-            exit_code: if timed_out { None } else { exit_code },
-            timed_out,
+            exit_code: if ended.killed() { None } else { exit_code },
+            timed_out: ended == Ended::Timeout,
             oom_killed: usage.oom_kills > 0,
             wall_time,
             usage,
@@ -1047,47 +1093,58 @@ mod tests {
             JobStatus::Failed { failure } => failure.code(),
             JobStatus::Succeeded => "ok",
         };
-        assert_eq!(f(decide(&p, Some(0), None, false, 0, 0, false)), "ok");
-        assert_eq!(f(decide(&p, None, None, true, 1, 1, true)), "job.timeout");
         assert_eq!(
-            f(decide(&p, Some(137), None, false, 1, 0, false)),
+            f(decide(&p, Some(0), None, Ended::Exited, 0, 0, false)),
+            "ok"
+        );
+        assert_eq!(
+            f(decide(&p, None, None, Ended::Timeout, 1, 1, true)),
+            "job.timeout"
+        );
+        assert_eq!(
+            f(decide(&p, Some(137), None, Ended::Exited, 1, 0, false)),
             "job.out_of_memory"
         );
         assert_eq!(
-            f(decide(&p, Some(152), None, false, 0, 0, false)),
+            f(decide(&p, Some(152), None, Ended::Exited, 0, 0, false)),
             "job.cpu_time"
         );
         assert_eq!(
-            f(decide(&p, Some(153), None, false, 0, 0, false)),
+            f(decide(&p, Some(153), None, Ended::Exited, 0, 0, false)),
             "job.file_size"
         );
         assert_eq!(
-            f(decide(&p, Some(1), None, false, 0, 0, true)),
+            f(decide(&p, Some(1), None, Ended::Exited, 0, 0, true)),
             "job.output_full"
         );
         assert_eq!(
-            f(decide(&p, Some(0), None, false, 0, 0, true)),
+            f(decide(&p, Some(0), None, Ended::Exited, 0, 0, true)),
             "job.output_full"
         );
         assert_eq!(
-            f(decide(&p, Some(1), None, false, 0, 3, false)),
+            f(decide(&p, Some(1), None, Ended::Exited, 0, 3, false)),
             "job.pids_limit"
         );
         assert_eq!(
-            f(decide(&p, Some(139), None, false, 0, 0, false)),
+            f(decide(&p, Some(139), None, Ended::Exited, 0, 0, false)),
             "job.signal"
         );
         assert_eq!(
-            f(decide(&p, Some(2), None, false, 0, 0, false)),
+            f(decide(&p, Some(2), None, Ended::Exited, 0, 0, false)),
             "job.exit_code"
         );
         assert_eq!(
-            f(decide(&p, None, Some(9), false, 0, 0, false)),
+            f(decide(&p, None, Some(9), Ended::Exited, 0, 0, false)),
             "job.backend_killed"
+        );
+        // Killed on request: cancelled, whatever the dying tree left.
+        assert_eq!(
+            f(decide(&p, None, None, Ended::Cancelled, 1, 1, true)),
+            "sandbox.cancelled"
         );
         // v2 oom.group: bwrap itself was killed with the job.
         assert_eq!(
-            f(decide(&p, None, Some(9), false, 1, 0, false)),
+            f(decide(&p, None, Some(9), Ended::Exited, 1, 0, false)),
             "job.out_of_memory"
         );
     }

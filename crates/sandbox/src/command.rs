@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 
 /// Where the runtime (the Python venv) appears inside.
@@ -59,6 +60,7 @@ pub struct SandboxCommand {
     pub(crate) cwd: Option<String>,
     pub(crate) binds: Vec<Bind>,
     pub(crate) output: Option<PathBuf>,
+    pub(crate) cancel: Option<CancelToken>,
 }
 
 impl SandboxCommand {
@@ -137,6 +139,16 @@ impl SandboxCommand {
     /// copied here (links and special files are refused and reported).
     pub fn output(mut self, host: impl Into<PathBuf>) -> Self {
         self.output = Some(host.into());
+        self
+    }
+
+    /// Stop the job when `token` is cancelled: the supervisor kills it as it
+    /// would at the wall-clock limit (the whole cgroup, then the backend),
+    /// within about 200 ms, and the outcome is
+    /// [`JobFailure::Cancelled`](crate::JobFailure::Cancelled). A token
+    /// cancelled before the run starts stops the job as soon as it starts.
+    pub fn cancel_on(mut self, token: CancelToken) -> Self {
+        self.cancel = Some(token);
         self
     }
 

@@ -35,6 +35,7 @@
 //! The design, threat model and every control are in `docs/sandbox.md`.
 
 mod bwrap;
+mod cancel;
 mod cgroup;
 mod command;
 mod error;
@@ -47,6 +48,7 @@ mod staging;
 mod sys;
 
 pub use bwrap::{Bubblewrap, DEFAULT_BWRAP, DEFAULT_WORK_DIR};
+pub use cancel::CancelToken;
 pub use cgroup::{CgroupFacts, CgroupStats};
 pub use command::{Bind, BindRole, CODE_DIR, INPUTS_DIR, OUTPUT_DIR, RUNTIME_DIR, SandboxCommand};
 pub use error::{Error, Result};
@@ -69,7 +71,8 @@ pub trait Sandbox: Send + Sync {
     /// running anything.
     fn facts(&self, cmd: &SandboxCommand, policy: &Policy) -> Result<PolicyFacts>;
 
-    /// Run `cmd` to completion (or to the wall-clock limit). Every line the
+    /// Run `cmd` to completion (or to the wall-clock limit, or until its
+    /// [`CancelToken`] is cancelled). Every line the
     /// job writes to stdout is handed to `on_line` as it arrives (on the
     /// calling thread); the tails of stdout and stderr are kept in the
     /// outcome.

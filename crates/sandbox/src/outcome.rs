@@ -24,7 +24,8 @@ pub enum JobStatus {
 }
 
 /// Why a job failed. The most specific reason wins: a job killed at the
-/// timeout is `Timeout`, not `Signal(9)`.
+/// timeout is `Timeout`, and one killed on request is `Cancelled`, not
+/// `Signal(9)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "reason")]
 #[non_exhaustive]
@@ -34,6 +35,9 @@ pub enum JobFailure {
         /// The limit, seconds.
         limit_secs: u64,
     },
+    /// Its [`CancelToken`](crate::CancelToken) was cancelled while it ran;
+    /// the whole tree was killed.
+    Cancelled,
     /// The kernel's OOM killer killed a process of the job (memory cgroup).
     OutOfMemory {
         /// The memory limit, bytes.
@@ -75,6 +79,7 @@ impl JobFailure {
     pub fn code(&self) -> &'static str {
         match self {
             JobFailure::Timeout { .. } => "job.timeout",
+            JobFailure::Cancelled => "sandbox.cancelled",
             JobFailure::OutOfMemory { .. } => "job.out_of_memory",
             JobFailure::CpuTime => "job.cpu_time",
             JobFailure::FileSize => "job.file_size",
@@ -96,6 +101,7 @@ impl std::fmt::Display for JobFailure {
                     "the job ran past its {limit_secs} s wall-clock limit and was killed"
                 )
             }
+            JobFailure::Cancelled => write!(f, "the job was cancelled on request and killed"),
             JobFailure::OutOfMemory { limit_bytes } => match limit_bytes {
                 Some(b) => write!(f, "the job ran out of memory (limit {} MiB)", b >> 20),
                 None => write!(f, "the job ran out of memory"),
@@ -217,5 +223,10 @@ mod tests {
         assert_eq!(j["state"], "failed");
         assert_eq!(j["failure"]["reason"], "exit_code");
         assert_eq!(j["failure"]["code"], 3);
+        let f = JobFailure::Cancelled;
+        assert_eq!(f.code(), "sandbox.cancelled");
+        assert!(f.to_string().contains("cancelled on request"));
+        let j = serde_json::to_value(JobStatus::Failed { failure: f }).unwrap();
+        assert_eq!(j["failure"]["reason"], "cancelled");
     }
 }

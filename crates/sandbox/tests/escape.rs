@@ -29,7 +29,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use veritrain_sandbox::{Gpu, JobFailure, Policy, Sandbox, SandboxCommand, SeccompProgram};
+use veritrain_sandbox::{
+    CancelToken, Gpu, JobFailure, Policy, Sandbox, SandboxCommand, SeccompProgram,
+};
 
 const EPERM: i64 = 1;
 const ENOENT: i64 = 2;
@@ -743,6 +745,71 @@ fn timeout_kills_the_whole_tree() {
         let o = run(sb.as_ref(), &job.probe(&["sleep", "0.2", "2"]), &p);
         assert!(!o.timed_out);
         assert_escaped(&lines(&o), "finished");
+    }
+}
+
+#[test]
+fn cancel_kills_the_whole_tree() {
+    let Some(backends) = backends() else { return };
+    let _g = shared();
+    for sb in &backends {
+        let job = Job::new();
+        let mut p = Policy::for_testing();
+        p.limits.wall_time = Duration::from_secs(60);
+        // A sleep no other test uses: its processes can be found on the host.
+        let secs = format!("600.{}{}", std::process::id(), 11);
+        let token = CancelToken::new();
+        let cmd = job.probe(&["sleep", &secs, "5"]).cancel_on(token.clone());
+        let started = Instant::now();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (o, cancelled_at) = std::thread::scope(|s| {
+            // Another thread cancels, as the worker would, ~300 ms after the
+            // job (and its five children) is running.
+            let canceller = s.spawn(move || {
+                started_rx
+                    .recv_timeout(Duration::from_secs(30))
+                    .expect("the probe never started");
+                std::thread::sleep(Duration::from_millis(300));
+                token.cancel();
+                Instant::now()
+            });
+            let o = sb
+                .run_streaming(&cmd, &p, &mut |line| {
+                    if line.contains("\"started\"") {
+                        let _ = started_tx.send(());
+                    }
+                })
+                .unwrap_or_else(|e| panic!("{}: {e}", e.code()));
+            (o, canceller.join().unwrap())
+        });
+        let returned = Instant::now();
+        assert!(!o.timed_out);
+        assert_eq!(o.failure(), Some(&JobFailure::Cancelled));
+        assert_eq!(o.failure().unwrap().code(), "sandbox.cancelled");
+        assert_eq!(o.exit_code, None);
+        // Stopped within a few seconds of the cancel, far from the 60 s limit.
+        let after_cancel = returned.duration_since(cancelled_at);
+        assert!(after_cancel < Duration::from_secs(5), "{after_cancel:?}");
+        assert!(started.elapsed() < Duration::from_secs(30));
+        let l = lines(&o);
+        assert!(l.iter().any(|v| v["started"] == true));
+        assert!(!l.iter().any(|v| v["result"] == "escaped"));
+        // Nothing of the job runs on: no sleeper (parent or child), no cgroup.
+        assert_eq!(processes_with(&secs), Vec::<u32>::new());
+        assert_nothing_left(&o);
+        assert_healthy(sb.as_ref());
+
+        // Loosened: with a token that is never cancelled the job finishes.
+        let token = CancelToken::new();
+        let o = run(
+            sb.as_ref(),
+            &job.probe(&["sleep", "0.2", "2"]).cancel_on(token.clone()),
+            &p,
+        );
+        // (The probe exits 3 when a step "escaped", here: it finished.)
+        assert_eq!(o.failure(), Some(&JobFailure::ExitCode { code: 3 }));
+        assert_escaped(&lines(&o), "finished");
+        assert_nothing_left(&o);
     }
 }
 

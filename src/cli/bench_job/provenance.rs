@@ -238,6 +238,7 @@ fn one_job(
         },
         job_id: None,
         binary,
+        cancel: None,
     };
     let inputs = JobInputs {
         model: &example.join("model.keras"),
