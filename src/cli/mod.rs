@@ -15,8 +15,10 @@ mod keys;
 mod quickstart;
 mod runtime;
 mod serve;
+mod service;
 mod train;
 mod verify;
+mod worker;
 
 /// Veritrain: trusted training with signed, offline-verifiable provenance.
 #[derive(Debug, Parser)]
@@ -44,8 +46,12 @@ enum Command {
     Runtime(runtime::Args),
     /// Train a model in the sandbox and write a signed bundle.
     Train(train::Args),
-    /// Run the HTTP API: trust material, POST /v1/verify, health, metrics.
+    /// Run the service: the HTTP API (jobs, trust material, verification)
+    /// with embedded workers; alone, the embedded default in ./veritrain-data.
     Serve(serve::Args),
+    /// Run workers as a separate process against the configured database
+    /// and object store.
+    Worker(worker::Args),
     /// Pack a bundle directory into one ZIP file, or unpack one.
     Bundle(bundle::Args),
     /// Verify a bundle fully offline: signatures, key validity, the in-toto
@@ -67,5 +73,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(args),
         Command::Bundle(args) => bundle::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Worker(args) => worker::run(args),
     }
 }

@@ -206,7 +206,7 @@ pub(crate) fn hash_zip_members(
 }
 
 /// SHA-256 and length of everything `reader` yields.
-pub(crate) fn hash_reader(reader: &mut dyn Read) -> std::io::Result<(u64, [u8; 32])> {
+pub fn hash_reader(reader: &mut dyn Read) -> std::io::Result<(u64, [u8; 32])> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;

@@ -1,28 +1,34 @@
-//! Veritrain's HTTP API (`veritrain serve`): the public trust material,
-//! bundle verification over HTTP, health and metrics.
+//! Veritrain's HTTP API (`veritrain serve`): the jobs API for developers
+//! and auditors, the public trust material, bundle verification over HTTP,
+//! health and metrics.
 //!
-//! Where it sits: an API node holds no private key (the key directory's
-//! `public/` folder only, checked at start-up). `POST /v1/verify` runs the
-//! same verifier as `veritrain verify` ([`veritrain_pipeline::verify`]),
-//! pinned to the operator's root key and judged with the operator's latest
-//! key set, so a bundle signed by a key revoked since is refused. The jobs
-//! API (upload, queue, workers, storage, OIDC) is not built yet (issue 7).
+//! Where it sits: an API node holds no private key. It reads the key
+//! directory's `public/` folder only (checked at start-up, and re-read when
+//! it changes so a rotation is served without a restart). Uploads go to the
+//! object store and jobs to the database; workers (`veritrain_worker`, in
+//! this process for the embedded default, or separate `veritrain worker`
+//! processes) train and sign. `POST /v1/verify` and
+//! `GET /v1/jobs/{id}/integrity` run the same verifier as `veritrain verify`
+//! ([`veritrain_pipeline::verify`]), pinned to the operator's root key and
+//! judged with the operator's latest key set.
 //!
-//! Routes:
+//! Routes (`docs/server.md` has the details; `/openapi.json` describes them):
 //!
 //! | method | path | auth | what |
 //! | --- | --- | --- | --- |
-//! | GET | `/healthz` | none | the process is up |
-//! | GET | `/readyz` | none | trust material loaded, scratch directory writable |
-//! | GET | `/metrics` | none | Prometheus counters |
-//! | GET | `/openapi.json` | none | OpenAPI 3.1 description |
-//! | GET | `/.well-known/veritrain/root.pub` | none | the root public key |
-//! | GET | `/.well-known/veritrain/keyset.json` | none | the root-signed key set |
-//! | GET | `/.well-known/veritrain/layout` | none | the current in-toto layout |
+//! | GET | `/healthz`, `/readyz`, `/metrics`, `/openapi.json` | none | operations |
+//! | GET | `/.well-known/veritrain/{root.pub,keyset.json,layout}` | none | trust material |
 //! | POST | `/v1/verify` | none; rate-limited, size-bounded | verify an uploaded bundle ZIP |
+//! | POST, GET | `/v1/jobs` | developer; any role | submit; list (own, or all for auditors) |
+//! | GET | `/v1/jobs/{id}[/events,/artifacts[/{name}],/bundle,/integrity]` | owner, auditor, admin | read |
+//! | POST | `/v1/jobs/{id}/cancel` | owner, admin | cancel |
+//! | GET | `/v1/me` | any role | the caller's identity and roles |
+//! | POST | `/v1/dev/token` | loopback, dev mode only | a dev token |
 
+mod caller;
 pub mod config;
 pub mod error;
+pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;
@@ -30,8 +36,8 @@ pub mod trust;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Multipart, Request, State};
@@ -45,45 +51,117 @@ use veritrain_pipeline::{BundleOptions, HeldArtifact, verify_bundle};
 
 pub use config::{ConfigError, ServerConfig, VerifyLimits};
 pub use error::ApiError;
+pub use jobs::Jobs;
 pub use metrics::Metrics;
 pub use trust::Trust;
 
+/// Renders extra Prometheus text (an embedded worker's counters).
+pub type MetricsSource = Box<dyn Fn() -> String + Send + Sync>;
+
 /// Everything a request handler may use.
-#[derive(Debug)]
 pub struct App {
-    /// The trust material served and verified against.
-    pub trust: Trust,
+    trust: RwLock<Arc<Trust>>,
+    trust_dir: PathBuf,
     /// Verification limits.
     pub limits: VerifyLimits,
     /// Where uploads are staged.
     pub scratch: PathBuf,
     /// Counters.
     pub metrics: Metrics,
+    /// The jobs API; `None` on a verification-only node.
+    pub jobs: Option<Jobs>,
+    extra_metrics: Vec<MetricsSource>,
     rate: ratelimit::RateLimiter,
     slots: Arc<Semaphore>,
 }
 
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("trust_dir", &self.trust_dir)
+            .field("jobs", &self.jobs)
+            .finish_non_exhaustive()
+    }
+}
+
 impl App {
     /// The application state for `config`, with its trust material loaded
-    /// and checked.
+    /// and checked, serving no jobs API.
     ///
     /// # Errors
     /// [`ConfigError`] when the trust material is missing, invalid, or next
     /// to a private key.
     pub fn new(config: &ServerConfig) -> Result<App, ConfigError> {
-        let trust = Trust::load(&config.trust_dir)?;
-        let scratch = config
-            .scratch_dir
-            .clone()
-            .unwrap_or_else(std::env::temp_dir);
+        let trust_dir = config.trust_dir();
+        let trust = Trust::load(&trust_dir)?;
+        let scratch = config.scratch_dir();
+        std::fs::create_dir_all(&scratch).map_err(|source| ConfigError::Io {
+            path: scratch.clone(),
+            source,
+        })?;
         Ok(App {
-            trust,
+            trust: RwLock::new(Arc::new(trust)),
+            trust_dir,
             limits: config.verify.clone(),
             scratch,
             metrics: Metrics::default(),
+            jobs: None,
+            extra_metrics: Vec::new(),
             rate: ratelimit::RateLimiter::new(config.verify.per_minute, config.verify.burst),
             slots: Arc::new(Semaphore::new(config.verify.concurrency)),
         })
+    }
+
+    /// This state serving the jobs API too.
+    pub fn with_jobs(mut self, jobs: Jobs) -> App {
+        self.jobs = Some(jobs);
+        self
+    }
+
+    /// This state with more counters on `/metrics`.
+    pub fn with_metrics(mut self, source: MetricsSource) -> App {
+        self.extra_metrics.push(source);
+        self
+    }
+
+    /// The trust material served and verified against now.
+    pub fn trust(&self) -> Arc<Trust> {
+        match self.trust.read() {
+            Ok(t) => Arc::clone(&t),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Re-reads the trust directory; a changed key set or layout (a
+    /// rotation, a revocation) replaces the served one once it verifies.
+    /// Returns whether anything changed.
+    ///
+    /// # Errors
+    /// The new material does not load or verify; the old one stays.
+    pub fn reload_trust(&self) -> Result<bool, ConfigError> {
+        let fresh = Trust::load(&self.trust_dir)?;
+        let current = self.trust();
+        if fresh.root_pem != current.root_pem {
+            return Err(ConfigError::Invalid(
+                "the root key in the trust directory changed; restart the server to pin a new root"
+                    .into(),
+            ));
+        }
+        if fresh.keyset_bytes == current.keyset_bytes && fresh.layout_bytes == current.layout_bytes
+        {
+            return Ok(false);
+        }
+        if fresh.keyset.version < current.keyset.version {
+            return Err(ConfigError::Invalid(format!(
+                "the trust directory's key set (version {}) is older than the one served ({})",
+                fresh.keyset.version, current.keyset.version
+            )));
+        }
+        match self.trust.write() {
+            Ok(mut t) => *t = Arc::new(fresh),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(fresh),
+        }
+        Ok(true)
     }
 }
 
@@ -93,7 +171,7 @@ pub fn router(app: Arc<App>) -> Router {
     // is raised to match so that it does not cut uploads short first.
     let body_limit =
         usize::try_from(app.limits.max_bytes.saturating_add(1 << 20)).unwrap_or(usize::MAX);
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -104,12 +182,59 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/v1/verify",
             post(verify).layer(DefaultBodyLimit::max(body_limit)),
-        )
-        .fallback(not_found)
-        .with_state(app)
+        );
+    if let Some(jobs) = &app.jobs {
+        router = router.merge(jobs::routes(&jobs.limits));
+    }
+    router.fallback(not_found).with_state(app)
 }
 
-/// Serve `config` until Ctrl-C or SIGTERM.
+/// Serves `app` on `listener` until Ctrl-C, SIGTERM or `stop`.
+///
+/// # Errors
+/// I/O errors of the listener, as text with their code.
+pub async fn serve_app(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let reload = Arc::clone(&app);
+    let reloader = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            match reload.reload_trust() {
+                Ok(true) => {
+                    let t = reload.trust();
+                    eprintln!(
+                        "veritrain serve: trust material reloaded (key set version {})",
+                        t.keyset.version
+                    );
+                }
+                Ok(false) => {}
+                Err(e) => eprintln!(
+                    "veritrain serve: trust material not reloaded [{}]: {e}",
+                    e.code()
+                ),
+            }
+        }
+    });
+    let result = axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        tokio::select! {
+            () = shutdown() => {},
+            () = stop => {},
+        }
+    })
+    .await
+    .map_err(|e| format!("[server.io] {e}"));
+    reloader.abort();
+    result
+}
+
+/// Serve a verification-only node for `config` until Ctrl-C or SIGTERM.
 ///
 /// # Errors
 /// Configuration and bind errors, as text with their code.
@@ -121,18 +246,13 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
     let local = listener
         .local_addr()
         .map_err(|e| format!("[server.bind] {e}"))?;
+    let trust = app.trust();
     eprintln!(
         "veritrain serve: listening on http://{local} (root key {}, key set version {})",
-        app.trust.root.keyid(),
-        app.trust.keyset.version
+        trust.root.keyid(),
+        trust.keyset.version
     );
-    axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await
-    .map_err(|e| format!("[server.io] {e}"))
+    serve_app(app, listener, std::future::pending()).await
 }
 
 async fn shutdown() {
@@ -163,12 +283,19 @@ async fn healthz() -> Response {
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     let writable = tempfile::tempdir_in(&app.scratch).is_ok();
+    let trust = app.trust();
+    let database = match &app.jobs {
+        Some(jobs) => Some(jobs.db.queue_depth().await.is_ok()),
+        None => None,
+    };
+    let ready = writable && database != Some(false);
     let body = serde_json::json!({
-        "status": if writable { "ready" } else { "not_ready" },
-        "trust": {"root": app.trust.root.keyid(), "keyset_version": app.trust.keyset.version},
+        "status": if ready { "ready" } else { "not_ready" },
+        "trust": {"root": trust.root.keyid(), "keyset_version": trust.keyset.version},
         "scratch_writable": writable,
+        "database": database,
     });
-    let status = if writable {
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -177,11 +304,22 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
-    )
-        .into_response()
+    let mut text = app.metrics.render();
+    if let Some(jobs) = &app.jobs {
+        match (jobs.db.counts_by_state().await, jobs.db.queue_depth().await) {
+            (Ok(counts), Ok(depth)) => text.push_str(&metrics::render_jobs(&counts, depth)),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!(
+                    "veritrain serve: /metrics cannot read the job counts [{}]: {e}",
+                    e.code()
+                );
+            }
+        }
+    }
+    for source in &app.extra_metrics {
+        text.push_str(&source());
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn openapi() -> Response {
@@ -193,19 +331,19 @@ fn bytes(content_type: &'static str, body: &[u8]) -> Response {
 }
 
 async fn root_pub(State(app): State<Arc<App>>) -> Response {
-    bytes("application/x-pem-file", &app.trust.root_pem)
+    bytes("application/x-pem-file", &app.trust().root_pem)
 }
 
 async fn keyset(State(app): State<Arc<App>>) -> Response {
-    bytes("application/json", &app.trust.keyset_bytes)
+    bytes("application/json", &app.trust().keyset_bytes)
 }
 
 async fn layout(State(app): State<Arc<App>>) -> Response {
-    bytes("application/json", &app.trust.layout_bytes)
+    bytes("application/json", &app.trust().layout_bytes)
 }
 
 /// The client's address: the socket peer (no proxy headers are trusted).
-fn client_ip(req: &Request) -> IpAddr {
+pub(crate) fn client_ip(req: &Request) -> IpAddr {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
@@ -243,7 +381,7 @@ async fn verify(State(app): State<Arc<App>>, req: Request) -> Result<Response, A
         .map_err(scratch_error)?;
     let upload = receive(&app, req, dir.path()).await?;
 
-    let app2 = Arc::clone(&app);
+    let trust = app.trust();
     let root = dir.path().to_owned();
     let result = tokio::task::spawn_blocking(move || {
         let bundle = root.join("bundle");
@@ -251,9 +389,9 @@ async fn verify(State(app): State<Arc<App>>, req: Request) -> Result<Response, A
         let report = verify_bundle(
             &bundle,
             &BundleOptions {
-                root: Some(app2.trust.root.clone()),
+                root: Some(trust.root.clone()),
                 artifacts: upload.artifacts,
-                keyset: Some(app2.trust.keyset_bytes.clone()),
+                keyset: Some(trust.keyset_bytes.clone()),
             },
         );
         Ok::<_, veritrain_pipeline::Error>(report)
@@ -296,7 +434,7 @@ async fn verify(State(app): State<Arc<App>>, req: Request) -> Result<Response, A
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
-fn json_escaped(path: &Path) -> String {
+pub(crate) fn json_escaped(path: &Path) -> String {
     let s = serde_json::to_string(&path.to_string_lossy()).unwrap_or_default();
     s.trim_matches('"').to_owned()
 }

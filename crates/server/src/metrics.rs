@@ -1,6 +1,7 @@
-//! Counters for `/metrics`, in the Prometheus text format. Only what this
-//! server does today is counted; the jobs' states, durations and queue
-//! depth arrive with the jobs API.
+//! Counters for `/metrics`, in the Prometheus text format: this API node's
+//! counters, the jobs by state and the queue depth (read from the database
+//! at each scrape, so every node reports the same), and the counters of the
+//! workers running in this process (job outcomes and durations).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -20,6 +21,14 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     /// Requests refused because every verification slot was busy.
     pub busy: AtomicU64,
+    /// Requests with a missing, invalid or role-less token.
+    pub auth_failures: AtomicU64,
+    /// Jobs accepted by `POST /v1/jobs`.
+    pub jobs_submitted: AtomicU64,
+    /// Submissions refused by the cheap intake checks (422).
+    pub jobs_rejected: AtomicU64,
+    /// Integrity checks or bundle downloads that found a stored object changed.
+    pub integrity_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -64,6 +73,46 @@ impl Metrics {
             "veritrain_verify_refused_total{{reason=\"busy\"}} {}",
             self.busy.load(Relaxed)
         );
+        let mut counter = |name: &str, help: &str, v: &AtomicU64| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", v.load(Relaxed));
+        };
+        counter(
+            "veritrain_auth_failures_total",
+            "Requests refused for a missing, invalid or role-less token.",
+            &self.auth_failures,
+        );
+        counter(
+            "veritrain_jobs_submitted_total",
+            "Jobs accepted by POST /v1/jobs on this node.",
+            &self.jobs_submitted,
+        );
+        counter(
+            "veritrain_jobs_rejected_total",
+            "Submissions refused by the intake checks (422) on this node.",
+            &self.jobs_rejected,
+        );
+        counter(
+            "veritrain_integrity_failures_total",
+            "Integrity checks that found a stored object changed.",
+            &self.integrity_failures,
+        );
         out
     }
+}
+
+/// Jobs by state and the queue depth, as gauges.
+pub fn render_jobs(counts: &veritrain_db::StateCounts, queue_depth: u64) -> String {
+    let mut out = String::from(
+        "# HELP veritrain_jobs Jobs in the database, by state.\n# TYPE veritrain_jobs gauge\n",
+    );
+    for (state, n) in counts {
+        let _ = writeln!(out, "veritrain_jobs{{state=\"{state}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP veritrain_queue_depth Jobs waiting for a worker.\n# TYPE veritrain_queue_depth gauge\nveritrain_queue_depth {queue_depth}"
+    );
+    out
 }

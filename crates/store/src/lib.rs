@@ -21,10 +21,12 @@
 
 mod config;
 mod error;
+pub mod jobs;
 mod key;
 mod store;
 
 pub use config::{S3Config, SECRET_ENV, SecretString, StoreConfig};
 pub use error::{Error, Result};
+pub use jobs::{BundleIndex, IndexEntry, JobObjects};
 pub use key::{MAX_KEY_LEN, MAX_SEGMENT_LEN, ObjectKey};
 pub use store::{Download, ObjectEntry, ObjectInfo, PART_SIZE, Store};
