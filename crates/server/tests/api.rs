@@ -239,3 +239,43 @@ async fn verify_is_rate_limited_per_address_with_retry_after() {
         .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
 }
+
+#[tokio::test]
+async fn a_rotation_is_served_without_a_restart_and_older_key_sets_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let public = tmp.path().join("public");
+    let now = chrono::Utc::now();
+    let root = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
+    let first = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
+    let v1 = KeySet::new(first.public_key(), now).unwrap();
+    let write = |ks: &KeySet| {
+        let envelope = ks.sign(&root).unwrap().to_json().unwrap();
+        let verified = verify_keyset(&envelope, root.public_key(), &Default::default()).unwrap();
+        let layout =
+            veritrain_pipeline::layout::sign_job_layout(&verified, &root, now, 30).unwrap();
+        std::fs::create_dir_all(&public).unwrap();
+        std::fs::write(
+            public.join("root.pub"),
+            root.public_key().to_spki_pem().unwrap(),
+        )
+        .unwrap();
+        std::fs::write(public.join("keyset.dsse.json"), &envelope).unwrap();
+        std::fs::write(public.join("root.layout"), layout).unwrap();
+        envelope
+    };
+    let old = write(&v1);
+    let app = Arc::new(App::new(&config(tmp.path(), "")).unwrap());
+    assert!(!app.reload_trust().unwrap(), "nothing changed yet");
+    let second = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
+    let v2 = v1.rotate(second.public_key(), now).unwrap();
+    let new = write(&v2);
+    assert!(app.reload_trust().unwrap());
+    let (_, body, _) = call(&app, get("/.well-known/veritrain/keyset.json")).await;
+    assert_eq!(body, new);
+    // Putting the older key set back (a rollback) is refused; the newer one stays.
+    std::fs::write(public.join("keyset.dsse.json"), &old).unwrap();
+    let e = app.reload_trust().unwrap_err();
+    assert!(e.to_string().contains("older"), "{e}");
+    let (_, body, _) = call(&app, get("/.well-known/veritrain/keyset.json")).await;
+    assert_eq!(body, new);
+}

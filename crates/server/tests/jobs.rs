@@ -785,3 +785,97 @@ async fn too_many_active_jobs_are_refused() {
     let bob = env.token("bob", DEV);
     assert_eq!(env.submit(&bob, &quickstart()).await.0, StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn openapi_describes_routes_that_exist() {
+    let env = env().await;
+    let (_, body, _) = env
+        .call(Request::get("/openapi.json").body(Body::empty()).unwrap())
+        .await;
+    let doc: Value = serde_json::from_slice(&body).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/v1/jobs",
+        "/v1/jobs/{id}",
+        "/v1/jobs/{id}/events",
+        "/v1/jobs/{id}/cancel",
+        "/v1/jobs/{id}/artifacts",
+        "/v1/jobs/{id}/artifacts/{name}",
+        "/v1/jobs/{id}/bundle",
+        "/v1/jobs/{id}/integrity",
+        "/v1/me",
+        "/v1/dev/token",
+    ] {
+        assert!(paths.contains_key(p), "{p} is not described");
+    }
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{id}", "00000000-0000-4000-8000-000000000000")
+            .replace("{name}", "outputs/model.keras");
+        for method in item.as_object().unwrap().keys() {
+            let req = Request::builder()
+                .method(method.to_uppercase().as_str())
+                .uri(&concrete)
+                .body(Body::empty())
+                .unwrap();
+            let (status, body, _) = env.call(req).await;
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            assert!(
+                status != StatusCode::METHOD_NOT_ALLOWED && code(&v) != "api.not_found",
+                "{method} {path} is described but not routed ({status})"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_store_outage_answers_503_and_creates_no_job() {
+    let env = env().await;
+    // The same app, but its store is an S3 server nobody answers.
+    let down = Store::s3(veritrain_store::S3Config {
+        endpoint: "http://127.0.0.1:9".parse().unwrap(),
+        bucket: "b".into(),
+        region: "us-east-1".into(),
+        access_key_id: "k".into(),
+        secret_access_key: veritrain_store::SecretString::new("s"),
+        allow_http: true,
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    trust_dir(&dir.path().join("public"));
+    let config = ServerConfig::from_toml(&format!(
+        "trust_dir = {:?}\nscratch_dir = {:?}\n",
+        dir.path().join("public").to_str().unwrap(),
+        dir.path().to_str().unwrap()
+    ))
+    .unwrap();
+    let auth = Authenticator::new(env.dev.oidc_config()).unwrap();
+    let app = Arc::new(App::new(&config).unwrap().with_jobs(Jobs::new(
+        env.db.clone(),
+        down,
+        auth,
+        None,
+        JobLimits::default(),
+    )));
+    let (ct, body) = form(&quickstart());
+    let mut req = Request::post("/v1/jobs")
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", env.token("alice", DEV)),
+        )
+        .header(header::CONTENT_TYPE, ct)
+        .body(Body::from(body))
+        .unwrap();
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 5000))));
+    let res = router(app).oneshot(req).await.unwrap();
+    let status = res.status();
+    let retry = res.headers().get(header::RETRY_AFTER).cloned();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(code(&v), "store.unavailable");
+    assert!(retry.is_some());
+    let (_, list) = env.get("/v1/jobs", &env.token("alice", DEV)).await;
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 0);
+}
