@@ -88,8 +88,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = json!({"error": {"code": self.code, "message": self.message}});
-        if let (Some(details), Some(error)) = (self.details, body.get_mut("error")) {
-            error["details"] = details;
+        if let (Some(details), Some(error)) = (
+            self.details,
+            body.get_mut("error").and_then(|e| e.as_object_mut()),
+        ) {
+            error.insert("details".into(), details);
         }
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after_secs

@@ -830,13 +830,13 @@ async fn artifacts(
         });
         if q.presign {
             let key = ObjectKey::new(f.key.clone()).map_err(|e| from_store(&e))?;
-            if let Some(url) = jobs
+            let url = jobs
                 .store
                 .presigned_get_url(&key, PRESIGN_TTL)
                 .await
-                .map_err(|e| from_store(&e))?
-            {
-                entry["presigned_url"] = Value::String(url.to_string());
+                .map_err(|e| from_store(&e))?;
+            if let (Some(url), Some(obj)) = (url, entry.as_object_mut()) {
+                obj.insert("presigned_url".into(), Value::String(url.to_string()));
             }
         }
         out.push(entry);

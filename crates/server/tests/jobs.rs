@@ -368,7 +368,14 @@ async fn bad_submissions_are_refused_with_codes_and_leave_nothing() {
         }
         parts
     };
-    let cases: Vec<(Vec<(&str, Vec<u8>)>, StatusCode, &str, Option<&str>)> = vec![
+    /// The form, the status and code expected, and the field named.
+    type Case<'a> = (
+        Vec<(&'a str, Vec<u8>)>,
+        StatusCode,
+        &'a str,
+        Option<&'a str>,
+    );
+    let cases: Vec<Case<'_>> = vec![
         // A misspelt request key is named with its path.
         (
             with("job", b"model: {name: m, version: '1', licence: MIT}\n"),
