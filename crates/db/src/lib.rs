@@ -23,6 +23,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+pub mod audit;
 pub mod clock;
 mod error;
 pub mod model;
@@ -40,6 +41,7 @@ macro_rules! job_columns {
 mod postgres;
 mod sqlite;
 
+pub use audit::{AuditCheck, AuditEntry};
 pub use clock::Clock;
 pub use error::{Error, Result};
 pub use model::{
@@ -143,6 +145,18 @@ pub(crate) trait Backend {
     fn counts(&self) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
     /// Number of queued jobs.
     fn queued(&self) -> impl Future<Output = Result<i64>> + Send;
+    /// Appends an audit entry after the last one, in one transaction that
+    /// excludes other appends; returns `(seq, prev_hash, hash)`.
+    fn append_audit(
+        &self,
+        new: &audit::NewAudit<'_>,
+    ) -> impl Future<Output = Result<(u64, String, String)>> + Send;
+    /// Audit rows with `seq > after`, in order.
+    fn audit_after(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<audit::AuditRow>>> + Send;
     /// Closes the connection pool.
     fn close(&self) -> impl Future<Output = ()> + Send;
 }
@@ -498,6 +512,102 @@ impl Database {
     pub async fn queue_depth(&self) -> Result<u64> {
         let n = dispatch!(self, b => b.queued().await)?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Appends an entry to the audit log: `kind` (`job.submitted`, ...),
+    /// who (`tenant/object_id`), the job, and details (at most
+    /// [`audit::MAX_DETAIL_BYTES`] of JSON).
+    pub async fn audit(
+        &self,
+        kind: &str,
+        actor: Option<&str>,
+        job: Option<JobId>,
+        detail: &Value,
+    ) -> Result<AuditEntry> {
+        model::check_id("audit kind", kind)?;
+        if let Some(a) = actor {
+            model::check_id("audit actor", a)?;
+        }
+        let text = detail.to_string();
+        if text.len() > audit::MAX_DETAIL_BYTES {
+            return Err(Error::invalid("audit detail", "longer than 16 KiB"));
+        }
+        let at = self.clock.now();
+        let job_text = job.map(|j| j.to_string());
+        let new = audit::NewAudit {
+            at_micros: at.timestamp_micros(),
+            kind,
+            actor,
+            job_id: job_text.as_deref(),
+            detail: &text,
+        };
+        let (seq, prev_hash, hash) = dispatch!(self, b => b.append_audit(&new).await)?;
+        Ok(AuditEntry {
+            seq,
+            at: chrono::DateTime::from_timestamp_micros(new.at_micros).unwrap_or(at),
+            kind: kind.to_owned(),
+            actor: actor.map(str::to_owned),
+            job_id: job_text,
+            detail: detail.clone(),
+            prev_hash,
+            hash,
+        })
+    }
+
+    /// Up to `limit` (at most [`MAX_EVENTS`]) audit entries after `after`,
+    /// oldest first.
+    pub async fn audit_after(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>> {
+        let limit = limit.clamp(1, MAX_EVENTS);
+        dispatch!(self, b => b.audit_after(after, limit).await)?
+            .into_iter()
+            .map(audit::AuditRow::into_entry)
+            .collect()
+    }
+
+    /// Reads the whole audit log and checks the chain: every hash matches
+    /// its entry, `seq` has no gap, and each `prev_hash` is the previous
+    /// entry's hash. Reports the first break.
+    pub async fn verify_audit(&self) -> Result<AuditCheck> {
+        let mut check = AuditCheck {
+            entries: 0,
+            head: None,
+            broken: None,
+        };
+        let mut expected_seq = 1u64;
+        let mut prev = audit::GENESIS.to_owned();
+        loop {
+            let rows = dispatch!(self, b => b.audit_after(expected_seq - 1, 1000).await)?;
+            let Some(last) = rows.last().map(|r| r.seq) else {
+                break;
+            };
+            for row in rows {
+                let seq = u64::try_from(row.seq).unwrap_or(0);
+                let problem = if seq != expected_seq {
+                    Some(format!(
+                        "entry {expected_seq} is missing (the next entry is {seq})"
+                    ))
+                } else if row.prev_hash != prev {
+                    Some("its prev_hash is not the previous entry's hash".to_owned())
+                } else if !row.hash_ok() {
+                    Some("its content does not match its hash (edited)".to_owned())
+                } else {
+                    None
+                };
+                check.entries += 1;
+                if let Some(p) = problem {
+                    if check.broken.is_none() {
+                        check.broken = Some((expected_seq.min(seq), p));
+                    }
+                }
+                prev = row.hash.clone();
+                check.head = Some(row.hash);
+                expected_seq = seq + 1;
+            }
+            if u64::try_from(last).unwrap_or(0) + 1 != expected_seq {
+                break;
+            }
+        }
+        Ok(check)
     }
 
     /// The error for a lease-fenced write that matched nothing.

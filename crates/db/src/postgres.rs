@@ -25,15 +25,25 @@ use crate::state::{Fence, Plan};
 use crate::{Backend, ExpiredJob};
 
 const MIGRATION_0001: &str = include_str!("../migrations/postgres/0001_jobs.sql");
+const MIGRATION_0002: &str = include_str!("../migrations/postgres/0002_audit.sql");
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("jobs"),
-        MigrationType::Simple,
-        MIGRATION_0001.into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("jobs"),
+            MigrationType::Simple,
+            MIGRATION_0001.into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("audit"),
+            MigrationType::Simple,
+            MIGRATION_0002.into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 const INSERT_JOB: &str = "INSERT INTO jobs (id, owner_tid, owner_oid, state, created_at, updated_at, request, inputs) \
@@ -479,6 +489,67 @@ impl Backend for PgBackend {
         let rows = sqlx::query(COUNTS).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| -> Result<(String, i64)> { Ok((r.try_get("state")?, r.try_get("n")?)) })
+            .collect()
+    }
+
+    async fn append_audit(
+        &self,
+        new: &crate::audit::NewAudit<'_>,
+    ) -> Result<(u64, String, String)> {
+        let mut tx = self.pool.begin().await?;
+        // One appender at a time: the lock conflicts with itself, not with readers.
+        sqlx::query("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let last: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (seq, prev) = match last {
+            Some((s, h)) => (u64::try_from(s).unwrap_or(0) + 1, h),
+            None => (1, crate::audit::GENESIS.to_owned()),
+        };
+        let hash = new.hash(seq, &prev);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, kind, actor, job_id, detail, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(codec::seq_param(seq))
+        .bind(new.at_micros)
+        .bind(new.kind)
+        .bind(new.actor)
+        .bind(new.job_id)
+        .bind(new.detail)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((seq, prev, hash))
+    }
+
+    async fn audit_after(&self, after: u64, limit: u32) -> Result<Vec<crate::audit::AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, kind, actor, job_id, detail, prev_hash, hash FROM audit_log \
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(codec::seq_param(after))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| -> Result<crate::audit::AuditRow> {
+                Ok(crate::audit::AuditRow {
+                    seq: r.try_get("seq")?,
+                    at: r.try_get("at")?,
+                    kind: r.try_get("kind")?,
+                    actor: r.try_get("actor")?,
+                    job_id: r.try_get("job_id")?,
+                    detail: r.try_get("detail")?,
+                    prev_hash: r.try_get("prev_hash")?,
+                    hash: r.try_get("hash")?,
+                })
+            })
             .collect()
     }
 

@@ -145,6 +145,17 @@ pub struct JobLimits {
     pub max_active_per_owner: u32,
     /// Bundle archives and integrity checks assembled at once (503 beyond).
     pub assembly_concurrency: usize,
+    /// Authenticated requests per user per minute (429 beyond) ...
+    pub requests_per_minute: u32,
+    /// ... and at once.
+    pub requests_burst: u32,
+    /// Failed sign-ins per client address per minute (429 beyond).
+    pub failed_auth_per_minute: u32,
+    /// How often finished jobs are swept for tampered objects, in seconds
+    /// (0: never). Runs on workers (`veritrain worker`, embedded workers).
+    pub tamper_sweep_secs: u64,
+    /// A URL that gets a JSON POST for every tamper alert (optional).
+    pub alert_webhook: Option<String>,
 }
 
 impl Default for JobLimits {
@@ -156,6 +167,11 @@ impl Default for JobLimits {
             max_request_bytes: 256 << 10,
             max_active_per_owner: 20,
             assembly_concurrency: 2,
+            requests_per_minute: 600,
+            requests_burst: 120,
+            failed_auth_per_minute: 30,
+            tamper_sweep_secs: 3600,
+            alert_webhook: None,
         }
     }
 }
@@ -307,6 +323,9 @@ impl ServerConfig {
             || j.max_request_bytes == 0
             || j.max_active_per_owner == 0
             || j.assembly_concurrency == 0
+            || j.requests_per_minute == 0
+            || j.requests_burst == 0
+            || j.failed_auth_per_minute == 0
         {
             return invalid("every [jobs] limit must be positive");
         }

@@ -11,6 +11,7 @@
 //! before its largest part is uploaded. Nothing of a refused submission
 //! stays in the store.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -42,6 +43,7 @@ use crate::App;
 use crate::caller::{authenticate, owner, read_visibility, write_visibility};
 use crate::config::JobLimits;
 use crate::error::{ApiError, from_db, from_store};
+use crate::ratelimit::RateLimiter;
 
 /// The input names the worker expects (the bundle's own file names).
 const MODEL: &str = "model.keras";
@@ -67,6 +69,8 @@ pub struct Jobs {
     /// Upload limits.
     pub limits: JobLimits,
     assembly: Arc<Semaphore>,
+    per_user: RateLimiter<String>,
+    failed_auth: RateLimiter<IpAddr>,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -89,6 +93,9 @@ impl Jobs {
         limits: JobLimits,
     ) -> Self {
         let assembly = Arc::new(Semaphore::new(limits.assembly_concurrency));
+        let per_user = RateLimiter::new(limits.requests_per_minute, limits.requests_burst);
+        let failed_auth =
+            RateLimiter::new(limits.failed_auth_per_minute, limits.failed_auth_per_minute);
         Jobs {
             db,
             store,
@@ -96,6 +103,8 @@ impl Jobs {
             dev,
             limits,
             assembly,
+            per_user,
+            failed_auth,
         }
     }
 }
@@ -124,10 +133,12 @@ pub(crate) fn routes(limits: &JobLimits) -> Router<Arc<App>> {
         .route("/v1/jobs/{id}/bundle", get(bundle))
         .route("/v1/jobs/{id}/integrity", get(integrity))
         .route("/v1/me", get(me))
+        .route("/v1/audit", get(crate::audit::list))
+        .route("/v1/audit/verify", get(crate::audit::verify))
         .route("/v1/dev/token", post(dev_token))
 }
 
-fn jobs(app: &App) -> Result<&Jobs, ApiError> {
+pub(crate) fn jobs(app: &App) -> Result<&Jobs, ApiError> {
     app.jobs.as_ref().ok_or_else(|| {
         ApiError::client(
             StatusCode::NOT_FOUND,
@@ -137,10 +148,77 @@ fn jobs(app: &App) -> Result<&Jobs, ApiError> {
     })
 }
 
-async fn caller<'a>(app: &'a App, headers: &HeaderMap) -> Result<(&'a Jobs, Principal), ApiError> {
+/// The authenticated caller (for routes outside this module).
+pub(crate) async fn authenticated(
+    app: &App,
+    headers: &HeaderMap,
+    peer: IpAddr,
+) -> Result<Principal, ApiError> {
+    caller(app, headers, peer).await.map(|(_, p)| p)
+}
+
+/// Authenticates the caller, with the two rate limits of the API: failed
+/// sign-ins per client address (each one audited until the address is over
+/// its budget, then `429 auth.rate_limited`), and requests per user
+/// (`429 api.rate_limited`).
+async fn caller<'a>(
+    app: &'a App,
+    headers: &HeaderMap,
+    peer: IpAddr,
+) -> Result<(&'a Jobs, Principal), ApiError> {
     let jobs = jobs(app)?;
-    let p = authenticate(&jobs.auth, &app.metrics, headers).await?;
+    let now = std::time::Instant::now();
+    let p = match authenticate(&jobs.auth, &app.metrics, headers).await {
+        Ok(p) => p,
+        Err(refusal) => {
+            if let Err(wait) = jobs.failed_auth.check(peer, now) {
+                return Err(ApiError::busy(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "auth.rate_limited",
+                    "too many failed sign-ins from this address; retry later",
+                    wait.as_secs().max(1),
+                ));
+            }
+            crate::audit::record(
+                app,
+                "auth.failure",
+                None,
+                None,
+                json!({"code": refusal.code(), "ip": peer.to_string()}),
+            )
+            .await;
+            return Err(refusal);
+        }
+    };
+    if let Err(wait) = jobs.per_user.check(crate::audit::actor(&p), now) {
+        app.metrics.rate_limited_users.fetch_add(1, Relaxed);
+        return Err(ApiError::busy(
+            StatusCode::TOO_MANY_REQUESTS,
+            "api.rate_limited",
+            "too many requests from this user; retry later",
+            wait.as_secs().max(1),
+        ));
+    }
     Ok((jobs, p))
+}
+
+/// The client's address (the socket peer; no proxy header is trusted).
+pub(crate) struct Peer(pub IpAddr);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip()),
+        ))
+    }
 }
 
 fn job_id(id: &str) -> Result<JobId, ApiError> {
@@ -159,9 +237,10 @@ fn not_found() -> ApiError {
 async fn submit(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let (jobs, p) = caller(&app, &headers).await?;
+    let (jobs, p) = caller(&app, &headers, peer).await?;
     if !p.can_submit() {
         return Err(ApiError::client(
             StatusCode::FORBIDDEN,
@@ -220,6 +299,20 @@ async fn submit(
     match created {
         Ok(job) => {
             app.metrics.jobs_submitted.fetch_add(1, Relaxed);
+            let model = job.request["model"]["name"].clone();
+            let inputs: Vec<Value> = job
+                .inputs
+                .iter()
+                .map(|i| json!({"name": i.name, "sha256": i.sha256, "size": i.size}))
+                .collect();
+            crate::audit::record(
+                &app,
+                "job.submitted",
+                Some(&p),
+                Some(job.id),
+                json!({"model": model, "inputs": inputs, "ip": peer.to_string()}),
+            )
+            .await;
             let mut response = (StatusCode::CREATED, axum::Json(job_json(&job))).into_response();
             if let Ok(v) = HeaderValue::from_str(&format!("/v1/jobs/{}", job.id)) {
                 response.headers_mut().insert(header::LOCATION, v);
@@ -233,6 +326,16 @@ async fn submit(
             }
             if e.status() == StatusCode::UNPROCESSABLE_ENTITY {
                 app.metrics.jobs_rejected.fetch_add(1, Relaxed);
+            }
+            if e.status().is_client_error() {
+                crate::audit::record(
+                    &app,
+                    "job.refused",
+                    Some(&p),
+                    None,
+                    json!({"code": e.code(), "status": e.status().as_u16(), "ip": peer.to_string()}),
+                )
+                .await;
             }
             Err(e)
         }
@@ -562,9 +665,10 @@ struct ListQuery {
 async fn list(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let (jobs, p) = caller(&app, &headers).await?;
+    let (jobs, p) = caller(&app, &headers, peer).await?;
     let Query(q) = query
         .map_err(|e| ApiError::client(StatusCode::BAD_REQUEST, "jobs.bad_query", e.body_text()))?;
     let vis = match q.scope.as_deref() {
@@ -602,30 +706,40 @@ async fn list(
     .into_response())
 }
 
-async fn visible_job(app: &App, headers: &HeaderMap, id: &str) -> Result<Job, ApiError> {
-    let (jobs, p) = caller(app, headers).await?;
+async fn visible_job(
+    app: &App,
+    headers: &HeaderMap,
+    peer: IpAddr,
+    id: &str,
+) -> Result<(Job, Principal), ApiError> {
+    let (jobs, p) = caller(app, headers, peer).await?;
     let vis = read_visibility(&p)?;
     let job = jobs
         .db
         .get_job(job_id(id)?, &vis)
         .await
         .map_err(|e| from_db(&e))?;
-    Ok(job)
+    Ok((job, p))
 }
 
 /// `GET /v1/jobs/{id}`.
 async fn show(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
-    let job = visible_job(&app, &headers, &id).await?;
+    let (job, _) = visible_job(&app, &headers, peer, &id).await?;
     Ok(axum::Json(job_json(&job)).into_response())
 }
 
 /// `GET /v1/me`: who the token says the caller is.
-async fn me(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let (_, p) = caller(&app, &headers).await?;
+async fn me(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Peer(peer): Peer,
+) -> Result<Response, ApiError> {
+    let (_, p) = caller(&app, &headers, peer).await?;
     Ok(axum::Json(json!({
         "tenant": p.tenant,
         "object_id": p.object_id,
@@ -641,9 +755,10 @@ async fn me(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response,
 async fn cancel(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
-    let (jobs, p) = caller(&app, &headers).await?;
+    let (jobs, p) = caller(&app, &headers, peer).await?;
     let id = job_id(&id)?;
     // An auditor may read another user's job but not cancel it; to them it
     // is then a job that exists (they can see it) but is not theirs: 403.
@@ -674,6 +789,14 @@ async fn cancel(
             ));
         }
     };
+    crate::audit::record(
+        &app,
+        "job.cancel",
+        Some(&p),
+        Some(job.id),
+        json!({"state": job.state, "ip": peer.to_string()}),
+    )
+    .await;
     Ok((status, axum::Json(job_json(&job))).into_response())
 }
 
@@ -692,10 +815,11 @@ struct EventsQuery {
 async fn events(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     UrlPath(id): UrlPath<String>,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let (jobs, p) = caller(&app, &headers).await?;
+    let (jobs, p) = caller(&app, &headers, peer).await?;
     let vis = read_visibility(&p)?;
     let id = job_id(&id)?;
     jobs.db.get_job(id, &vis).await.map_err(|e| from_db(&e))?;
@@ -812,10 +936,11 @@ struct PresignQuery {
 async fn artifacts(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     UrlPath(id): UrlPath<String>,
     query: Result<Query<PresignQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let job = visible_job(&app, &headers, &id).await?;
+    let (job, _) = visible_job(&app, &headers, peer, &id).await?;
     let jobs = jobs(&app)?;
     let Query(q) = query
         .map_err(|e| ApiError::client(StatusCode::BAD_REQUEST, "jobs.bad_query", e.body_text()))?;
@@ -855,10 +980,11 @@ async fn artifacts(
 async fn artifact(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     UrlPath((id, path)): UrlPath<(String, String)>,
     query: Result<Query<PresignQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let job = visible_job(&app, &headers, &id).await?;
+    let (job, who) = visible_job(&app, &headers, peer, &id).await?;
     let jobs = jobs(&app)?;
     let Query(q) = query
         .map_err(|e| ApiError::client(StatusCode::BAD_REQUEST, "jobs.bad_query", e.body_text()))?;
@@ -875,6 +1001,18 @@ async fn artifact(
         )
     })?;
     let key = ObjectKey::new(entry.key.clone()).map_err(|e| from_store(&e))?;
+    crate::audit::record(
+        &app,
+        if q.presign {
+            "artifact.presign"
+        } else {
+            "artifact.download"
+        },
+        Some(&who),
+        Some(job.id),
+        json!({"name": entry.path, "sha256": entry.sha256, "ip": peer.to_string()}),
+    )
+    .await;
     if q.presign {
         return match jobs
             .store
@@ -1005,9 +1143,10 @@ async fn assemble(
 async fn bundle(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
-    let job = visible_job(&app, &headers, &id).await?;
+    let (job, who) = visible_job(&app, &headers, peer, &id).await?;
     let jobs = jobs(&app)?;
     let _slot = acquire(jobs)?;
     let work = tempfile::Builder::new()
@@ -1018,6 +1157,14 @@ async fn bundle(
     let (_, objects, ok) = assemble(jobs, &job, &dir).await?;
     if !ok {
         app.metrics.integrity_failures.fetch_add(1, Relaxed);
+        crate::audit::record(
+            &app,
+            "integrity.alert",
+            Some(&who),
+            Some(job.id),
+            json!({"passed": false, "by": "bundle_download", "objects": objects}),
+        )
+        .await;
         return Err(ApiError::client(
             StatusCode::CONFLICT,
             "jobs.integrity_failed",
@@ -1025,6 +1172,14 @@ async fn bundle(
         )
         .with_details(json!({"objects": objects})));
     }
+    crate::audit::record(
+        &app,
+        "bundle.download",
+        Some(&who),
+        Some(job.id),
+        json!({"ip": peer.to_string()}),
+    )
+    .await;
     let zip = work.path().join("bundle.zip");
     let (d, z) = (dir.clone(), zip.clone());
     tokio::task::spawn_blocking(move || veritrain_pipeline::archive::pack(&d, &z))
@@ -1091,9 +1246,10 @@ fn acquire(jobs: &Jobs) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
 async fn integrity(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
-    let job = visible_job(&app, &headers, &id).await?;
+    let (job, who) = visible_job(&app, &headers, peer, &id).await?;
     let jobs = jobs(&app)?;
     let _slot = acquire(jobs)?;
     let work = tempfile::Builder::new()
@@ -1147,6 +1303,14 @@ async fn integrity(
             }),
         )
         .await;
+    crate::audit::record(
+        &app,
+        if passed { "job.integrity" } else { "integrity.alert" },
+        Some(&who),
+        Some(job.id),
+        json!({"passed": passed, "mismatches": mismatches.len(), "failed_checks": failed_checks.len(), "by": "api"}),
+    )
+    .await;
     let body = json!({
         "job": job.id.to_string(),
         "checked_at": checked_at,

@@ -25,6 +25,7 @@
 //! | GET | `/v1/me` | any role | the caller's identity and roles |
 //! | POST | `/v1/dev/token` | loopback, dev mode only | a dev token |
 
+mod audit;
 mod caller;
 pub mod config;
 pub mod error;
@@ -209,6 +210,14 @@ pub async fn serve_app(
                         "veritrain serve: trust material reloaded (key set version {})",
                         t.keyset.version
                     );
+                    audit::record(
+                        &reload,
+                        "keys.keyset_changed",
+                        None,
+                        None,
+                        serde_json::json!({"keyset_version": t.keyset.version, "root": t.root.keyid()}),
+                    )
+                    .await;
                 }
                 Ok(false) => {}
                 Err(e) => eprintln!(
@@ -353,7 +362,8 @@ pub(crate) fn client_ip(req: &Request) -> IpAddr {
 /// `multipart/form-data` form with a `bundle` part and optional `artifact`
 /// parts (files to match against the bundle by digest).
 async fn verify(State(app): State<Arc<App>>, req: Request) -> Result<Response, ApiError> {
-    if let Err(wait) = app.rate.check(client_ip(&req), Instant::now()) {
+    let ip = client_ip(&req);
+    if let Err(wait) = app.rate.check(ip, Instant::now()) {
         app.metrics
             .rate_limited
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -414,6 +424,14 @@ async fn verify(State(app): State<Arc<App>>, req: Request) -> Result<Response, A
     app.metrics
         .verifications
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    audit::record(
+        &app,
+        "verify.public",
+        None,
+        None,
+        serde_json::json!({"ip": ip.to_string(), "passed": report.passed(), "job_id": report.job_id}),
+    )
+    .await;
     if !report.passed() {
         app.metrics
             .verification_failures

@@ -29,6 +29,10 @@ pub struct Metrics {
     pub jobs_rejected: AtomicU64,
     /// Integrity checks or bundle downloads that found a stored object changed.
     pub integrity_failures: AtomicU64,
+    /// Authenticated requests refused by the per-user rate limit.
+    pub rate_limited_users: AtomicU64,
+    /// Audit entries that could not be written.
+    pub audit_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -97,6 +101,16 @@ impl Metrics {
             "veritrain_integrity_failures_total",
             "Integrity checks that found a stored object changed.",
             &self.integrity_failures,
+        );
+        counter(
+            "veritrain_user_rate_limited_total",
+            "Authenticated requests refused by the per-user rate limit.",
+            &self.rate_limited_users,
+        );
+        counter(
+            "veritrain_audit_write_failures_total",
+            "Audit entries that could not be written.",
+            &self.audit_failures,
         );
         out
     }

@@ -1,5 +1,6 @@
-//! A token bucket per client address for the public, unauthenticated
-//! endpoints (`POST /v1/verify`). A client over its budget gets `429` with
+//! A token bucket per key: per client address for the public,
+//! unauthenticated endpoints (`POST /v1/verify`) and for failed sign-ins,
+//! per user for the authenticated API. A client over its budget gets `429` with
 //! `Retry-After`, never an error of the server (the prior art's limiter
 //! crashed with a 500). The table is bounded: when it grows past
 //! [`MAX_CLIENTS`], buckets that have refilled are dropped first.
@@ -18,15 +19,15 @@ struct Bucket {
     updated: Instant,
 }
 
-/// Per-address token buckets.
+/// Token buckets per key (client address by default).
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct RateLimiter<K = IpAddr> {
     burst: f64,
     per_second: f64,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Mutex<HashMap<K, Bucket>>,
 }
 
-impl RateLimiter {
+impl<K: std::hash::Hash + Eq> RateLimiter<K> {
     /// `per_minute` requests a minute on average, `burst` at once.
     pub fn new(per_minute: u32, burst: u32) -> Self {
         RateLimiter {
@@ -36,8 +37,8 @@ impl RateLimiter {
         }
     }
 
-    /// Take one token for `ip` at `now`; `Err(wait)` when there is none.
-    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+    /// Take one token for `ip` (the key) at `now`; `Err(wait)` when there is none.
+    pub fn check(&self, ip: K, now: Instant) -> Result<(), Duration> {
         // A poisoned lock only means another request panicked mid-update;
         // the table is still usable.
         let mut buckets = self

@@ -886,3 +886,142 @@ async fn a_store_outage_answers_503_and_creates_no_job() {
     let (_, list) = env.get("/v1/jobs", &env.token("alice", DEV)).await;
     assert_eq!(list["jobs"].as_array().unwrap().len(), 0);
 }
+
+// ---------------------------------------------------------------- audit, rate limits
+
+fn b64(v: &Value) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+#[tokio::test]
+async fn attacks_are_refused_and_audited_and_the_chain_holds() {
+    let env = env().await;
+    let alice = env.token("alice", DEV);
+    let ada = env.token("ada", &[Role::Admin]);
+    let (_, job) = env.submit(&alice, &quickstart()).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let claims = serde_json::json!({"iss": env.dev.issuer(), "aud": "veritrain-dev", "sub": "mallory",
+        "exp": 4_000_000_000u64, "roles": ["admin"]});
+    let other = DevIssuer::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let attacks = [
+        ("malformed", "not-a-token".to_owned()),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(&serde_json::json!({"alg": "none", "typ": "JWT"})),
+                b64(&claims)
+            ),
+        ),
+        (
+            "HS256 key confusion",
+            format!(
+                "{}.{}.c2lnbmF0dXJl",
+                b64(&serde_json::json!({"alg": "HS256", "typ": "JWT"})),
+                b64(&claims)
+            ),
+        ),
+        (
+            "foreign key",
+            other
+                .mint("mallory", &[Role::Admin], Duration::from_secs(60))
+                .unwrap(),
+        ),
+    ];
+    for (what, token) in &attacks {
+        let (status, v) = env.get("/v1/jobs", token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {v}");
+    }
+    // Another user's job does not exist for them.
+    let bob = env.token("bob", DEV);
+    assert_eq!(
+        env.get(&format!("/v1/jobs/{id}"), &bob).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Downloads and cancels are recorded too.
+    let req = Request::get(format!("/v1/jobs/{id}/artifacts/inputs/data.csv"))
+        .header(header::AUTHORIZATION, format!("Bearer {alice}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(env.call(req).await.0, StatusCode::OK);
+    env.post(&format!("/v1/jobs/{id}/cancel"), &alice).await;
+
+    // Only admins read the log.
+    let (status, _) = env.get("/v1/audit", &alice).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, log) = env.get("/v1/audit?limit=100", &ada).await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let entries = log["entries"].as_array().unwrap();
+    let kinds: Vec<&str> = entries
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "auth.failure").count(),
+        4,
+        "{kinds:?}"
+    );
+    for k in ["job.submitted", "artifact.download", "job.cancel"] {
+        assert!(kinds.contains(&k), "{k} not in {kinds:?}");
+    }
+    let failure_codes: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["kind"] == "auth.failure")
+        .map(|e| e["detail"]["code"].as_str().unwrap())
+        .collect();
+    assert!(
+        failure_codes.iter().all(|c| c.starts_with("auth.")),
+        "{failure_codes:?}"
+    );
+    let submitted = entries
+        .iter()
+        .find(|e| e["kind"] == "job.submitted")
+        .unwrap();
+    assert_eq!(submitted["job_id"], id.as_str());
+    assert!(submitted["actor"].as_str().unwrap().ends_with("/alice"));
+    let (status, chain) = env.get("/v1/audit/verify", &ada).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(chain["intact"], true, "{chain}");
+    assert_eq!(chain["entries"].as_u64().unwrap() as usize, entries.len());
+}
+
+#[tokio::test]
+async fn per_user_and_failed_sign_in_rate_limits_answer_429() {
+    let env = env_with(JobLimits {
+        requests_per_minute: 1,
+        requests_burst: 3,
+        failed_auth_per_minute: 2,
+        ..JobLimits::default()
+    })
+    .await;
+    let alice = env.token("alice", DEV);
+    for _ in 0..3 {
+        assert_eq!(env.get("/v1/jobs", &alice).await.0, StatusCode::OK);
+    }
+    let req = Request::get("/v1/jobs")
+        .header(header::AUTHORIZATION, format!("Bearer {alice}"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, body, headers) = env.call(req).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        code(&serde_json::from_slice(&body).unwrap()),
+        "api.rate_limited"
+    );
+    assert!(headers.contains_key(header::RETRY_AFTER));
+    // Another user has their own budget.
+    assert_eq!(
+        env.get("/v1/jobs", &env.token("bob", DEV)).await.0,
+        StatusCode::OK
+    );
+    // Failed sign-ins from one address: two answered 401, then 429.
+    for _ in 0..2 {
+        assert_eq!(env.get("/v1/jobs", "bad").await.0, StatusCode::UNAUTHORIZED);
+    }
+    let (status, v) = env.get("/v1/jobs", "bad").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(code(&v), "auth.rate_limited");
+}
