@@ -325,6 +325,23 @@ fn embedded_service_trains_a_job_and_catches_a_tampered_stored_object() {
         "{metrics}"
     );
 
+    // The tamper sweep finds nothing wrong with an untouched job.
+    let ada = Client::sign_in(&url, "ada", r#"["admin"]"#);
+    let sweep = |c: &Client| {
+        let (code, body) = curl(&[
+            "-X",
+            "POST",
+            "-H",
+            &c.auth(),
+            &format!("{}/v1/admin/sweep", c.url),
+        ]);
+        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+        json(&body)
+    };
+    let clean = sweep(&ada);
+    assert_eq!(clean["checked"], 1, "{clean}");
+    assert_eq!(clean["alerts"].as_array().unwrap().len(), 0, "{clean}");
+
     // Someone with access to the data directory changes the stored model.
     let stored = data.join(format!("objects/jobs/{id}/attempts/1/outputs/model.keras"));
     let mut bytes = std::fs::read(&stored).unwrap();
@@ -346,6 +363,18 @@ fn embedded_service_trains_a_job_and_catches_a_tampered_stored_object() {
     let (code, body) = alice.get(&format!("/v1/jobs/{id}/bundle"));
     assert_eq!(code, 409, "{}", String::from_utf8_lossy(&body));
     assert_eq!(json(&body)["error"]["code"], "jobs.integrity_failed");
+    // The sweep flags it too, and the audit log (hash chain intact) records the alerts.
+    let flagged = sweep(&ada);
+    assert_eq!(flagged["alerts"], serde_json::json!([id]), "{flagged}");
+    let log = ada.get_json("/v1/audit?limit=1000");
+    let alerts = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "integrity.alert")
+        .count();
+    assert!(alerts >= 2, "{log}");
+    assert_eq!(ada.get_json("/v1/audit/verify")["intact"], true);
     // The last check is on the job's event log, with its time.
     let (_, events) = alice.get(&format!("/v1/jobs/{id}/events"));
     let events = String::from_utf8(events).unwrap();

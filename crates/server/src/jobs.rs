@@ -135,6 +135,7 @@ pub(crate) fn routes(limits: &JobLimits) -> Router<Arc<App>> {
         .route("/v1/me", get(me))
         .route("/v1/audit", get(crate::audit::list))
         .route("/v1/audit/verify", get(crate::audit::verify))
+        .route("/v1/admin/sweep", post(sweep_now))
         .route("/v1/dev/token", post(dev_token))
 }
 
@@ -1252,13 +1253,29 @@ async fn integrity(
     let (job, who) = visible_job(&app, &headers, peer, &id).await?;
     let jobs = jobs(&app)?;
     let _slot = acquire(jobs)?;
+    let (_, text) = check_integrity(&app, jobs, &job, &crate::audit::actor(&who), "api").await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+/// Checks one succeeded job's stored objects against its signed bundle:
+/// records the result on the job's events and in the audit log (an
+/// `integrity.alert` when it fails, with the metric and the webhook), and
+/// returns whether it passed and the report as JSON text (server paths
+/// replaced).
+pub(crate) async fn check_integrity(
+    app: &App,
+    jobs: &Jobs,
+    job: &Job,
+    by: &str,
+    via: &str,
+) -> Result<(bool, String), ApiError> {
     let work = tempfile::Builder::new()
         .prefix("veritrain-integrity-")
         .tempdir_in(&app.scratch)
         .map_err(|e| ApiError::internal("jobs.scratch", e))?;
     let dir = work.path().join("bundle");
     let checked_at = Utc::now();
-    let (_, objects, objects_ok) = assemble(jobs, &job, &dir).await?;
+    let (_, objects, objects_ok) = assemble(jobs, job, &dir).await?;
     let trust = app.trust();
     let d = dir.clone();
     let mut report = tokio::task::spawn_blocking(move || {
@@ -1275,9 +1292,6 @@ async fn integrity(
     .map_err(|e| ApiError::internal("jobs.verify", e))?;
     report.bundle = std::path::PathBuf::from(format!("job {}", job.id));
     let passed = objects_ok && report.passed();
-    if !passed {
-        app.metrics.integrity_failures.fetch_add(1, Relaxed);
-    }
     let mut verification =
         serde_json::to_value(&report).map_err(|e| ApiError::internal("jobs.json", e))?;
     if let Some(obj) = verification.as_object_mut() {
@@ -1290,27 +1304,39 @@ async fn integrity(
         .filter(|c| !c.ok)
         .map(|c| json!({"id": c.id, "failures": c.failures}))
         .collect();
-    let _ = jobs
+    let summary = json!({
+        "checked_at": checked_at,
+        "passed": passed,
+        "mismatches": mismatches,
+        "failed_checks": failed_checks,
+        "by": via,
+    });
+    let _ = jobs.db.append_event(job.id, "integrity", &summary).await;
+    let kind = if passed {
+        "job.integrity"
+    } else {
+        "integrity.alert"
+    };
+    if let Err(e) = jobs
         .db
-        .append_event(
-            job.id,
-            "integrity",
-            &json!({
-                "checked_at": checked_at,
-                "passed": passed,
-                "mismatches": mismatches,
-                "failed_checks": failed_checks,
-            }),
+        .audit(
+            kind,
+            Some(by).filter(|b| !b.is_empty()),
+            Some(job.id),
+            &summary,
         )
-        .await;
-    crate::audit::record(
-        &app,
-        if passed { "job.integrity" } else { "integrity.alert" },
-        Some(&who),
-        Some(job.id),
-        json!({"passed": passed, "mismatches": mismatches.len(), "failed_checks": failed_checks.len(), "by": "api"}),
-    )
-    .await;
+        .await
+    {
+        app.metrics.audit_failures.fetch_add(1, Relaxed);
+        eprintln!(
+            "veritrain-server: audit entry {kind} not written [{}]: {e}",
+            e.code()
+        );
+    }
+    if !passed {
+        app.metrics.integrity_failures.fetch_add(1, Relaxed);
+        alert(app, jobs, job, &summary).await;
+    }
     let body = json!({
         "job": job.id.to_string(),
         "checked_at": checked_at,
@@ -1322,7 +1348,95 @@ async fn integrity(
     let text = body
         .to_string()
         .replace(&crate::json_escaped(work.path()), "stored");
-    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+    Ok((passed, text))
+}
+
+/// Tells the operator about a tampered job: the log line, and the webhook
+/// when one is configured (a JSON POST; a failure is logged, not retried).
+async fn alert(app: &App, jobs: &Jobs, job: &Job, summary: &Value) {
+    eprintln!(
+        "veritrain-server: INTEGRITY ALERT: a stored object of job {} no longer matches its signed bundle",
+        job.id
+    );
+    let Some(url) = &jobs.limits.alert_webhook else {
+        return;
+    };
+    let body =
+        json!({"alert": "veritrain.integrity", "job": job.id.to_string(), "summary": summary});
+    let sent = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map(|c| c.post(url).json(&body).send());
+    let result = match sent {
+        Ok(fut) => fut
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        app.metrics.alert_webhook_failures.fetch_add(1, Relaxed);
+        eprintln!("veritrain-server: the alert webhook failed: {e}");
+    }
+}
+
+/// What one tamper sweep found.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct SweepReport {
+    /// Succeeded jobs checked.
+    pub checked: u64,
+    /// Jobs whose stored objects no longer match their signed bundle.
+    pub alerts: Vec<String>,
+    /// Jobs that could not be checked (store or database faults), with the code.
+    pub errors: Vec<(String, String)>,
+}
+
+/// Checks every succeeded job once (`[jobs] tamper_sweep_secs` schedules
+/// it; `POST /v1/admin/sweep` runs it now).
+pub async fn sweep(app: &App) -> Result<SweepReport, ApiError> {
+    let jobs = jobs(app)?;
+    let mut report = SweepReport::default();
+    let mut page = PageRequest::first(veritrain_db::MAX_PAGE_SIZE);
+    loop {
+        let got = jobs
+            .db
+            .list_jobs(&Visibility::All, page)
+            .await
+            .map_err(|e| from_db(&e))?;
+        for job in got.jobs.iter().filter(|j| j.state == JobState::Succeeded) {
+            report.checked += 1;
+            match check_integrity(app, jobs, job, "", "sweep").await {
+                Ok((true, _)) => {}
+                Ok((false, _)) => report.alerts.push(job.id.to_string()),
+                Err(e) => report
+                    .errors
+                    .push((job.id.to_string(), e.code().to_owned())),
+            }
+        }
+        match got.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    Ok(report)
+}
+
+/// `POST /v1/admin/sweep` (admin): run the tamper sweep now.
+async fn sweep_now(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Peer(peer): Peer,
+) -> Result<Response, ApiError> {
+    let (_, p) = caller(&app, &headers, peer).await?;
+    if !p.is_admin() {
+        return Err(ApiError::client(
+            StatusCode::FORBIDDEN,
+            "auth.forbidden",
+            "running the tamper sweep is for admins",
+        ));
+    }
+    let report = sweep(&app).await?;
+    Ok(axum::Json(report).into_response())
 }
 
 // ---------------------------------------------------------------- dev sign-in

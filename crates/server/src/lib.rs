@@ -227,6 +227,27 @@ pub async fn serve_app(
             }
         }
     });
+    let sweeper = app
+        .jobs
+        .as_ref()
+        .map(|j| j.limits.tamper_sweep_secs)
+        .filter(|secs| *secs > 0)
+        .map(|secs| {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(secs)).await;
+                    match jobs::sweep(&app).await {
+                        Ok(r) if !r.alerts.is_empty() => eprintln!(
+                            "veritrain serve: tamper sweep: {} job(s) checked, ALERTS for {:?}",
+                            r.checked, r.alerts
+                        ),
+                        Ok(_) => {}
+                        Err(e) => eprintln!("veritrain serve: tamper sweep failed [{}]", e.code()),
+                    }
+                }
+            })
+        });
     let result = axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),
@@ -240,6 +261,9 @@ pub async fn serve_app(
     .await
     .map_err(|e| format!("[server.io] {e}"));
     reloader.abort();
+    if let Some(s) = sweeper {
+        s.abort();
+    }
     result
 }
 

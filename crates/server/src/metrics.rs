@@ -33,6 +33,8 @@ pub struct Metrics {
     pub rate_limited_users: AtomicU64,
     /// Audit entries that could not be written.
     pub audit_failures: AtomicU64,
+    /// Alert webhook calls that failed.
+    pub alert_webhook_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -106,6 +108,11 @@ impl Metrics {
             "veritrain_user_rate_limited_total",
             "Authenticated requests refused by the per-user rate limit.",
             &self.rate_limited_users,
+        );
+        counter(
+            "veritrain_alert_webhook_failures_total",
+            "Integrity alert webhook calls that failed.",
+            &self.alert_webhook_failures,
         );
         counter(
             "veritrain_audit_write_failures_total",
