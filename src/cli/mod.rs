@@ -9,6 +9,7 @@ mod bench;
 mod bench_job;
 mod bom;
 mod bundle;
+mod client;
 mod hash;
 mod inspect;
 mod keys;
@@ -57,6 +58,8 @@ enum Command {
     /// Verify a bundle fully offline: signatures, key validity, the in-toto
     /// chain, every file, and the AIBoM, provenance and manifest.
     Verify(verify::Args),
+    #[command(flatten)]
+    Client(client::Command),
 }
 
 /// Run the parsed command line.
@@ -74,5 +77,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bundle(args) => bundle::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Worker(args) => worker::run(args),
+        Command::Client(command) => client::run(command),
     }
 }
