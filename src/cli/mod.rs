@@ -13,6 +13,7 @@ mod client;
 mod hash;
 mod inspect;
 mod keys;
+mod migrate;
 mod quickstart;
 mod runtime;
 mod serve;
@@ -53,6 +54,8 @@ enum Command {
     /// Run workers as a separate process against the configured database
     /// and object store.
     Worker(worker::Args),
+    /// Create or upgrade the job database's schema.
+    Migrate(migrate::Args),
     /// Pack a bundle directory into one ZIP file, or unpack one.
     Bundle(bundle::Args),
     /// Verify a bundle fully offline: signatures, key validity, the in-toto
@@ -77,6 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bundle(args) => bundle::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Worker(args) => worker::run(args),
+        Command::Migrate(args) => migrate::run(args),
         Command::Client(command) => client::run(command),
     }
 }

@@ -37,6 +37,11 @@ pub struct Args {
     /// Run no workers in this process (an API node of a scaled deployment).
     #[arg(long)]
     no_worker: bool,
+    /// Dev mode: an in-process token issuer (`POST /v1/dev/token`,
+    /// `veritrain token --dev`) instead of the configured OIDC issuer.
+    /// Refused unless the server listens on a loopback address.
+    #[arg(long)]
+    dev: bool,
 }
 
 /// Run the server until Ctrl-C or SIGTERM.
@@ -74,6 +79,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if args.no_worker {
         config.worker.embedded = false;
+    }
+    if args.dev {
+        config.auth.dev = true;
+        config.auth.oidc = None;
+        if let Err(e) = config.check() {
+            eprintln!("error[{}]: {e}", e.code());
+            return Ok(ExitCode::from(2));
+        }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -154,7 +167,14 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     );
     if dev_mode {
         eprintln!(
-            "veritrain serve: dev sign-in: curl -s -X POST http://{local}/v1/dev/token -H 'content-type: application/json' -d '{{\"subject\":\"alice\",\"roles\":[\"developer\"]}}'"
+            "veritrain serve: ************************************************************\n\
+             veritrain serve: DEV MODE: anyone on this machine can get a token for any user and\n\
+             veritrain serve: role from POST /v1/dev/token. Never use it for real jobs; configure\n\
+             veritrain serve: [auth.oidc] for that. It listens on loopback only.\n\
+             veritrain serve: ************************************************************"
+        );
+        eprintln!(
+            "veritrain serve: dev sign-in: veritrain token --dev --server http://{local} --subject alice, or curl -s -X POST http://{local}/v1/dev/token -H 'content-type: application/json' -d '{{\"subject\":\"alice\",\"roles\":[\"developer\"]}}'"
         );
     }
     let result = veritrain_server::serve_app(app, listener, std::future::pending()).await;

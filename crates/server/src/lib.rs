@@ -25,6 +25,8 @@
 //! | GET | `/v1/me` | any role | the caller's identity and roles |
 //! | POST | `/v1/dev/token` | loopback, dev mode only | a dev token |
 
+#![recursion_limit = "256"]
+
 mod audit;
 mod caller;
 pub mod config;

@@ -170,6 +170,22 @@ pub fn document() -> Value {
                     ("409", err("no bundle yet (`jobs.no_bundle`)")),
                 ])
             }},
+            "/v1/audit": {"get": {
+                "summary": "The audit log (admin): submissions, refusals, cancels, downloads, integrity checks and alerts, public verifications, failed sign-ins, key set changes; hash-chained",
+                "security": bearer,
+                "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer"}}, {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}}],
+                "responses": auth_errors(&[("200", json!({"description": "`{entries: [{seq, at, kind, actor, job_id, detail, prev_hash, hash}], next}`"}))])
+            }},
+            "/v1/audit/verify": {"get": {
+                "summary": "Check the audit log's hash chain (admin)",
+                "security": bearer,
+                "responses": auth_errors(&[("200", json!({"description": "`{intact, entries, head, broken_at, problem}`"}))])
+            }},
+            "/v1/admin/sweep": {"post": {
+                "summary": "Run the tamper sweep now (admin): every succeeded job's stored objects against its signed bundle",
+                "security": bearer,
+                "responses": auth_errors(&[("200", json!({"description": "`{checked, alerts: [job id], errors: [[job id, code]]}`"}))])
+            }},
             "/v1/me": {"get": {
                 "summary": "The caller's identity and Veritrain roles",
                 "security": bearer,

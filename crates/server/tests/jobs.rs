@@ -734,9 +734,15 @@ async fn dev_sign_in_answers_only_loopback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_submissions_and_reads_all_succeed() {
-    let env = Arc::new(env().await);
+    let env = Arc::new(
+        env_with(JobLimits {
+            max_active_per_owner: 50,
+            ..JobLimits::default()
+        })
+        .await,
+    );
     let mut tasks = Vec::new();
-    for n in 0..24 {
+    for n in 0..51 {
         let env = Arc::clone(&env);
         tasks.push(tokio::spawn(async move {
             let token = env.token(&format!("user{}", n % 3), DEV);
@@ -756,8 +762,8 @@ async fn concurrent_submissions_and_reads_all_succeed() {
     }
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), 24);
-    assert_eq!(env.stored().await.len(), 24 * 4);
+    assert_eq!(ids.len(), 51);
+    assert_eq!(env.stored().await.len(), 51 * 4);
     for user in 0..3 {
         let (_, list) = env
             .get(
@@ -765,7 +771,7 @@ async fn concurrent_submissions_and_reads_all_succeed() {
                 &env.token(&format!("user{user}"), DEV),
             )
             .await;
-        assert_eq!(list["jobs"].as_array().unwrap().len(), 8);
+        assert_eq!(list["jobs"].as_array().unwrap().len(), 17);
     }
 }
 

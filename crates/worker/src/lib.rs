@@ -58,6 +58,9 @@ pub struct WorkerSettings {
     pub max_attempts: u32,
     /// Largest object written for one bundle file.
     pub max_object_bytes: u64,
+    /// The first pause before a job that hit a store fault goes back to the
+    /// queue; doubled for each attempt, capped at half the lease.
+    pub retry_backoff: Duration,
 }
 
 impl WorkerSettings {
@@ -71,6 +74,7 @@ impl WorkerSettings {
             poll: Duration::from_secs(1),
             max_attempts: 3,
             max_object_bytes: 1 << 40,
+            retry_backoff: Duration::from_secs(5),
         }
     }
 }
@@ -486,14 +490,24 @@ impl Worker {
         if attempts >= self.settings.max_attempts {
             return self.finish_failed(tracker, f).await;
         }
+        // Back off before the job is claimable again, so a store that is
+        // down is not hammered (the lease, still held, outlasts the pause).
+        let shift = attempts.saturating_sub(1).min(16);
+        let backoff = self
+            .settings
+            .retry_backoff
+            .saturating_mul(1 << shift)
+            .min(self.settings.lease / 2);
         let _ = self
             .db
             .append_event(
                 job.id,
                 "retry",
-                &json!({"code": f.code, "message": f.message, "attempt": attempts}),
+                &json!({"code": f.code, "message": f.message, "attempt": attempts,
+                        "backoff_secs": backoff.as_secs_f64()}),
             )
             .await;
+        tokio::time::sleep(backoff).await;
         let lease = tracker.lease.lock().await.clone();
         match self
             .db

@@ -91,6 +91,7 @@ fn settings(env: &Env, id: &str) -> WorkerSettings {
     s.lease = Duration::from_secs(10);
     s.renew_every = Duration::from_millis(100);
     s.poll = Duration::from_millis(50);
+    s.retry_backoff = Duration::from_millis(200);
     s
 }
 
@@ -352,8 +353,22 @@ async fn a_store_outage_requeues_then_fails_after_the_last_attempt() {
         s,
         Arc::new(WorkerMetrics::default()),
     );
+    let t = Instant::now();
     let (_, first) = w.run_once().await.unwrap().unwrap();
     assert!(matches!(first, Outcome::Requeued(_)), "{first:?}");
+    assert!(
+        t.elapsed() >= Duration::from_millis(200),
+        "no backoff before the requeue"
+    );
+    let retry = env
+        .db
+        .events_after(id, &Visibility::All, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == "retry")
+        .unwrap();
+    assert!(retry.data["code"].as_str().unwrap().starts_with("store."));
     assert_eq!(job(&env, id).await.state, JobState::Queued);
     let (_, second) = w.run_once().await.unwrap().unwrap();
     assert!(matches!(second, Outcome::Failed(_)), "{second:?}");
