@@ -99,6 +99,16 @@ page.on('console', (m) => {
   // test provoked on purpose (401, 422) is logged by Chromium too.
   if (m.type() === 'error' && !/status of (401|404|422)/.test(m.text())) problems.push(`console: ${m.text()}`);
 });
+// A value the page forgot to handle shows up as the text "null" or "undefined".
+const noStrayNull = async (where) => {
+  const stray = await page.evaluate(() => {
+    const walk = document.createTreeWalker(document.getElementById('main'), NodeFilter.SHOW_TEXT);
+    const out = [];
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) if (/^\s*(null|undefined|NaN)\s*$/.test(n.textContent)) out.push(n.parentElement.outerHTML.slice(0, 80));
+    return out;
+  });
+  check(stray.length === 0, `no stray null/undefined on the ${where} page: ${stray.join(' | ')}`);
+};
 const shot = async (name, opts = {}) => { await page.screenshot({ path: join(shots, `${name}.png`), ...opts }); step(`screenshot ${name}.png`); };
 
 let ok = false;
@@ -176,6 +186,7 @@ try {
   await page.click('#check-now');
   await page.waitForSelector('#integrity-verdict');
   check((await page.textContent('#integrity-verdict')).startsWith('✓'), 'the integrity check passes');
+  await noStrayNull('job');
   await shot('job', { fullPage: true });
   step('job succeeded; curves, model card and integrity shown');
 
@@ -214,6 +225,7 @@ try {
   await page.waitForSelector('#verdict.bad');
   const failures = await page.locator('.checks > li.bad .failures').allTextContents();
   check(failures.some((t) => t.includes('outputs/model.keras')), `the failure names outputs/model.keras (got ${JSON.stringify(failures)})`);
+  await noStrayNull('verify');
   await shot('verify-tampered', { fullPage: true });
   step('bundle verifies; the tampered copy fails naming outputs/model.keras');
 
@@ -226,6 +238,7 @@ try {
   check((await page.textContent('#root-fingerprint')) === fp, 'the root fingerprint is the SHA-256 of root.pub\'s DER');
   check((await page.textContent('#offline-commands')).includes('veritrain verify --root-key root.pub --keyset keyset.dsse.json bundle.zip'), 'the offline command is shown');
   check(await page.locator('#keys .key-active').count() >= 1, 'the key set lists an active key');
+  await noStrayNull('trust');
   await shot('trust', { fullPage: true });
 
   // ---- submit page, filled (for the screenshot)

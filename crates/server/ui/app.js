@@ -642,7 +642,7 @@ function jobPage(id) {
       ['Finished', when(job.finished_at)], ['Duration', secs(job.duration_secs)],
       ['Reason', job.reason ? `${job.reason.message} (${job.reason.code})` : null],
       ['Inputs', job.inputs.map((i) => `${i.name} — ${bytes(i.size)} — sha256 ${short(i.sha256)}`)],
-    ]), cancel);
+    ]), cancel || '');
   };
   const renderLive = () => {
     const last = history[history.length - 1];
