@@ -99,6 +99,33 @@ pub struct ServerConfig {
     /// Workers: the embedded ones of `veritrain serve`, and `veritrain worker`.
     #[serde(default)]
     pub worker: WorkerConfig,
+    /// The web UI served at `/` (`docs/ui.md`).
+    #[serde(default)]
+    pub ui: UiConfig,
+}
+
+/// `[ui]`: what the browser needs to sign users in with `[auth.oidc]`.
+/// Nothing here is secret: the UI is a public client (authorization code
+/// with PKCE, no client secret).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// The OIDC client id of the web UI, registered at the issuer as a
+    /// public client (single-page application) with the redirect URI
+    /// `https://<this server>/`. Without it the UI offers no OIDC sign-in.
+    pub oidc_client_id: Option<String>,
+    /// The scopes the UI asks for, space-separated (for Entra ID, add the
+    /// API's scope, e.g. `api://<api client id>/Artifacts.Write`).
+    pub oidc_scopes: String,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            oidc_client_id: None,
+            oidc_scopes: "openid profile".into(),
+        }
+    }
 }
 
 /// `[database]`.
@@ -274,6 +301,7 @@ impl ServerConfig {
             },
             jobs: JobLimits::default(),
             worker: WorkerConfig::default(),
+            ui: UiConfig::default(),
         }
     }
 

@@ -24,6 +24,7 @@
 //! | POST | `/v1/jobs/{id}/cancel` | owner, admin | cancel |
 //! | GET | `/v1/me` | any role | the caller's identity and roles |
 //! | POST | `/v1/dev/token` | loopback, dev mode only | a dev token |
+//! | GET | `/`, `/ui/*`, `/v1/ui/config` | none | the web UI (`src/ui.rs`, `docs/ui.md`) |
 
 #![recursion_limit = "256"]
 
@@ -36,6 +37,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;
 pub mod trust;
+mod ui;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -76,6 +78,8 @@ pub struct App {
     extra_metrics: Vec<MetricsSource>,
     rate: ratelimit::RateLimiter,
     slots: Arc<Semaphore>,
+    /// What the web UI needs to know (`GET /v1/ui/config`).
+    pub ui: config::UiConfig,
 }
 
 impl std::fmt::Debug for App {
@@ -112,6 +116,7 @@ impl App {
             extra_metrics: Vec::new(),
             rate: ratelimit::RateLimiter::new(config.verify.per_minute, config.verify.burst),
             slots: Arc::new(Semaphore::new(config.verify.concurrency)),
+            ui: config.ui.clone(),
         })
     }
 
@@ -189,6 +194,7 @@ pub fn router(app: Arc<App>) -> Router {
     if let Some(jobs) = &app.jobs {
         router = router.merge(jobs::routes(&jobs.limits));
     }
+    router = router.merge(ui::routes());
     router.fallback(not_found).with_state(app)
 }
 
