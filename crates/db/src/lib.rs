@@ -594,10 +594,10 @@ impl Database {
                     None
                 };
                 check.entries += 1;
-                if let Some(p) = problem {
-                    if check.broken.is_none() {
-                        check.broken = Some((expected_seq.min(seq), p));
-                    }
+                if let Some(p) = problem
+                    && check.broken.is_none()
+                {
+                    check.broken = Some((expected_seq.min(seq), p));
                 }
                 prev = row.hash.clone();
                 check.head = Some(row.hash);
