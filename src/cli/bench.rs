@@ -2,7 +2,8 @@
 //! and `openssl dgst -sha256`, on one large file and on a directory of many
 //! files, in one run. Results are recorded in `docs/benchmarks.md`.
 //! `bench provenance` and `bench verify` time the main job and offline
-//! verification ([`super::bench_job`]); they share the helpers here.
+//! verification ([`super::bench_job`]); `bench service` loads the HTTP API
+//! ([`super::bench_service`]); they share the helpers here.
 //!
 //! Every tool reads the same files from a warm page cache, and the cases
 //! are interleaved round by round, so a neighbour process competing for the
@@ -39,6 +40,9 @@ enum BenchCommand {
     /// `veritrain verify` on a bundle with a large dataset against
     /// `openssl dgst -sha256` over the same files.
     Verify(super::bench_job::verify::Args),
+    /// The service: server RSS while uploading a large dataset, job
+    /// submission throughput, and status/list latency under concurrency.
+    Service(super::bench_service::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,6 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         BenchCommand::Hash(args) => bench_hash(&args),
         BenchCommand::Provenance(args) => super::bench_job::provenance::run(&args),
         BenchCommand::Verify(args) => super::bench_job::verify::run(&args),
+        BenchCommand::Service(args) => super::bench_service::run(args),
     }
 }
 

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_job;
+mod bench_service;
 mod bom;
 mod bundle;
 mod client;
