@@ -47,7 +47,9 @@ fn services() -> Option<(String, String)> {
     ) {
         (Ok(pg), Ok(s3)) => Some((pg, s3)),
         _ => {
-            util::require_or_skip("PostgreSQL or the S3 server is not running (scripts/test starts them)");
+            util::require_or_skip(
+                "PostgreSQL or the S3 server is not running (scripts/test starts them)",
+            );
             None
         }
     }
@@ -116,7 +118,10 @@ fn curl(args: &[&str]) -> (u16, Value) {
         .args(args));
     let mut body = out.stdout;
     let nl = body.iter().rposition(|b| *b == b'\n').unwrap_or(0);
-    let code = String::from_utf8_lossy(&body[nl + 1..]).trim().parse().unwrap_or(0);
+    let code = String::from_utf8_lossy(&body[nl + 1..])
+        .trim()
+        .parse()
+        .unwrap_or(0);
     body.truncate(nl);
     (code, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
@@ -153,7 +158,11 @@ fn submit(url: &str, token: &str, dataset: &Path) -> (u16, Value) {
 }
 
 fn job(url: &str, token: &str, id: &str) -> Value {
-    let (code, v) = curl(&["-H", &format!("authorization: Bearer {token}"), &format!("{url}/v1/jobs/{id}")]);
+    let (code, v) = curl(&[
+        "-H",
+        &format!("authorization: Bearer {token}"),
+        &format!("{url}/v1/jobs/{id}"),
+    ]);
     assert_eq!(code, 200, "{v}");
     v
 }
@@ -198,7 +207,11 @@ fn fresh_schema(pg: &str, name: &str) -> String {
         "-c",
         &format!("DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"),
     ]));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sep = if pg.contains('?') { '&' } else { '?' };
     format!("{pg}{sep}options[search_path]={name}")
 }
@@ -213,7 +226,9 @@ fn keys(dir: &Path) -> PathBuf {
 #[test]
 #[ignore = "slow tier: run with --ignored"]
 fn a_killed_worker_and_a_postgres_restart_do_not_lose_or_duplicate_the_job() {
-    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let Some((pg, s3)) = services() else { return };
     let var = |n: &str| std::env::var(n).unwrap();
     let scratch = tempfile::tempdir().unwrap();
@@ -223,12 +238,18 @@ fn a_killed_worker_and_a_postgres_restart_do_not_lose_or_duplicate_the_job() {
         scratch.path(),
         &keys,
         "",
-        &s3_table(&s3, &var("VERITRAIN_TEST_S3_BUCKET"), &var("VERITRAIN_TEST_S3_ACCESS_KEY_ID")),
+        &s3_table(
+            &s3,
+            &var("VERITRAIN_TEST_S3_BUCKET"),
+            &var("VERITRAIN_TEST_S3_ACCESS_KEY_ID"),
+        ),
         10,
     );
     let env = |cmd: &mut Command| {
-        cmd.env("VERITRAIN_DATABASE_URL", &db_url)
-            .env("VERITRAIN_S3_SECRET_ACCESS_KEY", var("VERITRAIN_TEST_S3_SECRET_ACCESS_KEY"));
+        cmd.env("VERITRAIN_DATABASE_URL", &db_url).env(
+            "VERITRAIN_S3_SECRET_ACCESS_KEY",
+            var("VERITRAIN_TEST_S3_SECRET_ACCESS_KEY"),
+        );
     };
     let mut api = veritrain();
     api.args(["serve", "--no-worker", "--config"]).arg(&config);
@@ -244,7 +265,9 @@ fn a_killed_worker_and_a_postgres_restart_do_not_lose_or_duplicate_the_job() {
     let (code, v) = submit(&url, &t, &example("data.csv"));
     assert_eq!(code, 201, "{v}");
     let id = v["id"].as_str().unwrap().to_owned();
-    wait_for("training", Duration::from_secs(120), || job(&url, &t, &id)["state"] == "training");
+    wait_for("training", Duration::from_secs(120), || {
+        job(&url, &t, &id)["state"] == "training"
+    });
     // SIGKILL mid-training: no cleanup, the lease just stops being renewed.
     first.child.kill().unwrap();
     first.child.wait().unwrap();
@@ -259,28 +282,41 @@ fn a_killed_worker_and_a_postgres_restart_do_not_lose_or_duplicate_the_job() {
         let j = job(&url, &t, &id);
         j["attempts"] == 2 && j["state"] == "training"
     });
-    let out = run(Command::new("runuser").args([
-        "-u",
-        "postgres",
-        "--",
-        "/usr/lib/postgresql/15/bin/pg_ctl",
-        "-D",
-        "/tmp/veritrain-pg/data",
-        "-m",
-        "fast",
-        "-w",
-        "restart",
-    ]));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The server must not inherit our pipes (it would hold them open):
+    // its output goes to its log file, ours to nowhere.
+    let status = Command::new("runuser")
+        .args(["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl"])
+        .args([
+            "-D",
+            "/tmp/veritrain-pg/data",
+            "-l",
+            "/tmp/veritrain-pg/server.log",
+        ])
+        .args(["-m", "fast", "-w", "restart"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "pg_ctl restart failed; see /tmp/veritrain-pg/server.log"
+    );
     wait_for("the job to finish", Duration::from_secs(300), || {
         let j = job(&url, &t, &id);
-        j["state"].as_str().is_some_and(|s| ["succeeded", "failed", "cancelled"].contains(&s))
+        j["state"]
+            .as_str()
+            .is_some_and(|s| ["succeeded", "failed", "cancelled"].contains(&s))
     });
     let j = job(&url, &t, &id);
     assert_eq!(j["state"], "succeeded", "{j}");
     assert_eq!(j["attempts"], 2, "{j}");
     // One job, not two.
-    let (_, list) = curl(&["-H", &format!("authorization: Bearer {t}"), &format!("{url}/v1/jobs")]);
+    let (_, list) = curl(&[
+        "-H",
+        &format!("authorization: Bearer {t}"),
+        &format!("{url}/v1/jobs"),
+    ]);
     assert_eq!(list["jobs"].as_array().unwrap().len(), 1);
     // The bundle is the second attempt's, complete, and verifies.
     let (_, arts) = curl(&[
@@ -301,7 +337,12 @@ fn a_killed_worker_and_a_postgres_restart_do_not_lose_or_duplicate_the_job() {
         .arg(&zip)
         .arg("--root-key")
         .arg(keys.join("public/root.pub")));
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let (_, integrity) = curl(&[
         "-H",
         &format!("authorization: Bearer {t}"),
@@ -313,7 +354,9 @@ fn a_killed_worker_and_a_postgres_restart_do_not_lose_or_duplicate_the_job() {
 #[test]
 #[ignore = "slow tier: run with --ignored"]
 fn an_s3_outage_during_an_upload_is_refused_and_the_service_recovers() {
-    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let Some(_) = services() else { return };
     let scratch = tempfile::tempdir().unwrap();
     // A private S3 server, so stopping it disturbs no other test.
@@ -390,11 +433,18 @@ fn an_s3_outage_during_an_upload_is_refused_and_the_service_recovers() {
     assert_eq!(v["error"]["code"], "store.unavailable", "{v}");
 
     // Nothing half-stored: no job, and once the store is back, no object.
-    let (_, list) = curl(&["-H", &format!("authorization: Bearer {t}"), &format!("{url}/v1/jobs")]);
+    let (_, list) = curl(&[
+        "-H",
+        &format!("authorization: Bearer {t}"),
+        &format!("{url}/v1/jobs"),
+    ]);
     assert_eq!(list["jobs"].as_array().unwrap().len(), 0, "{list}");
     let mut server = s3s(&root);
     let objects = walk(&root.join("faults"));
-    assert!(objects.is_empty(), "objects left after a refused upload: {objects:?}");
+    assert!(
+        objects.is_empty(),
+        "objects left after a refused upload: {objects:?}"
+    );
     // The service recovers by itself.
     let (code, v) = submit(&url, &t, &example("data.csv"));
     assert_eq!(code, 201, "{v}");
@@ -407,7 +457,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             let name = e.file_name().to_string_lossy().into_owned();

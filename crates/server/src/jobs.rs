@@ -300,7 +300,11 @@ async fn submit(
     match created {
         Ok(job) => {
             app.metrics.jobs_submitted.fetch_add(1, Relaxed);
-            let model = job.request.pointer("/model/name").cloned().unwrap_or_default();
+            let model = job
+                .request
+                .pointer("/model/name")
+                .cloned()
+                .unwrap_or_default();
             let inputs: Vec<Value> = job
                 .inputs
                 .iter()
