@@ -19,22 +19,16 @@
 
 mod util;
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use util::{repo_root, run, veritrain};
+use util::{Process as Proc, repo_root, run, runtime_dir, url_in, veritrain};
 
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn runtime_dir() -> PathBuf {
-    std::env::var_os("VERITRAIN_RUNTIME_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|| repo_root().join(".venv/runtime"))
-}
 
 fn services() -> Option<(String, String)> {
     if !runtime_dir().join("venv/bin/python").exists() || !Path::new("/usr/bin/bwrap").exists() {
@@ -57,59 +51,6 @@ fn services() -> Option<(String, String)> {
 
 fn example(name: &str) -> PathBuf {
     repo_root().join("examples/quickstart").join(name)
-}
-
-/// A child process whose stderr is drained into a buffer; killed on drop.
-struct Proc {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Proc {
-    fn start(mut cmd: Command, ready: &str) -> (Proc, String) {
-        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let wanted = ready.to_owned();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if !sent && line.contains(&wanted) {
-                    let _ = tx.send(line.clone());
-                    sent = true;
-                }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let p = Proc { child, log };
-        match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(line) => (p, line),
-            Err(_) => panic!("never ready ({ready:?}):\n{}", p.log.lock().unwrap()),
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("---- process log ----\n{}", self.log.lock().unwrap());
-        }
-    }
-}
-
-fn url_in(line: &str) -> String {
-    line.split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .trim_end_matches([',', ')'])
-        .to_owned()
 }
 
 fn curl(args: &[&str]) -> (u16, Value) {

@@ -21,21 +21,12 @@
 
 mod util;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::process::Command;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use util::{repo_root, run, veritrain};
-
-fn runtime_dir() -> PathBuf {
-    std::env::var_os("VERITRAIN_RUNTIME_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|| repo_root().join(".venv/runtime"))
-}
+use util::{Process, repo_root, run, runtime_dir, url_in, veritrain};
 
 fn available() -> bool {
     if !runtime_dir().join("venv/bin/python").exists() {
@@ -51,71 +42,6 @@ fn available() -> bool {
 
 fn example(name: &str) -> PathBuf {
     repo_root().join("examples/quickstart").join(name)
-}
-
-/// A `veritrain` service process; its stderr is collected (and shown when
-/// a test fails); killed on drop.
-struct Process {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Process {
-    /// Starts `cmd` and waits for a stderr line containing `ready`.
-    fn start(mut cmd: Command, ready: &str) -> (Process, String) {
-        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let wanted = ready.to_owned();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if !sent && line.contains(&wanted) {
-                    let _ = tx.send(line.clone());
-                    sent = true;
-                }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let mut p = Process { child, log };
-        match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(line) => (p, line),
-            Err(_) => {
-                let _ = p.child.kill();
-                panic!(
-                    "never ready ({ready:?}); its log:\n{}",
-                    p.log.lock().unwrap()
-                );
-            }
-        }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("---- service log ----\n{}", self.log());
-        }
-    }
-}
-
-fn url_in(line: &str) -> String {
-    line.split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .trim_end_matches([',', ')'])
-        .to_owned()
 }
 
 fn curl(args: &[&str]) -> (u16, Vec<u8>) {

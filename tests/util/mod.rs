@@ -64,3 +64,83 @@ pub fn python_script(python: &Path, script: &str) -> Command {
     cmd.arg(repo_root().join("tests/interop").join(script));
     cmd
 }
+
+/// The trainer runtime the slow tier uses: `$VERITRAIN_RUNTIME_DIR`, else
+/// `.venv/runtime` (what `scripts/test` installs).
+pub fn runtime_dir() -> PathBuf {
+    std::env::var_os("VERITRAIN_RUNTIME_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| repo_root().join(".venv/runtime"))
+}
+
+/// A long-running process (`veritrain serve`, `veritrain worker`) whose
+/// stderr is drained into a buffer, so the pipe never fills, and shown when
+/// a test fails; killed on drop.
+pub struct Process {
+    pub child: std::process::Child,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Process {
+    /// Starts `cmd` and waits (up to 2 minutes) for a stderr line containing
+    /// `ready`, which it returns.
+    pub fn start(mut cmd: Command, ready: &str) -> (Process, String) {
+        use std::io::BufRead as _;
+        let mut child = cmd
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let wanted = ready.to_owned();
+        let sink = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if !sent && line.contains(&wanted) {
+                    let _ = tx.send(line.clone());
+                    sent = true;
+                }
+                let mut l = sink
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let p = Process { child, log };
+        match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+            Ok(line) => (p, line),
+            Err(_) => panic!("never ready ({ready:?}); its log:\n{}", p.log()),
+        }
+    }
+
+    /// Everything it wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- process log ----\n{}", self.log());
+        }
+    }
+}
+
+/// The `http://…` address in a `listening on` line.
+pub fn url_in(line: &str) -> String {
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim_end_matches([',', ')'])
+        .to_owned()
+}

@@ -278,10 +278,7 @@ async fn submit(
         .map_err(|e| bad_form(e.body_text()))?;
     let id = JobId::new();
     let objects = JobObjects::new(&id.to_string()).map_err(|e| from_store(&e))?;
-    let scratch = tempfile::Builder::new()
-        .prefix("veritrain-upload-")
-        .tempdir_in(&app.scratch)
-        .map_err(|e| ApiError::internal("jobs.scratch", e))?;
+    let scratch = scratch_dir(&app, "veritrain-upload-")?;
     let mut stored = Vec::new();
     let received = receive(jobs, form, &objects, scratch.path(), &mut stored).await;
     let created = match received {
@@ -1154,10 +1151,7 @@ async fn bundle(
     let (job, who) = visible_job(&app, &headers, peer, &id).await?;
     let jobs = jobs(&app)?;
     let _slot = acquire(jobs)?;
-    let work = tempfile::Builder::new()
-        .prefix("veritrain-bundle-")
-        .tempdir_in(&app.scratch)
-        .map_err(|e| ApiError::internal("jobs.scratch", e))?;
+    let work = scratch_dir(&app, "veritrain-bundle-")?;
     let dir = work.path().join(format!("veritrain-bundle-{}", job.id));
     let (_, objects, ok) = assemble(jobs, &job, &dir).await?;
     if !ok {
@@ -1230,6 +1224,14 @@ async fn bundle(
     Ok(response)
 }
 
+/// A private directory in the scratch space, removed when dropped.
+fn scratch_dir(app: &App, prefix: &str) -> Result<tempfile::TempDir, ApiError> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&app.scratch)
+        .map_err(|e| ApiError::internal("jobs.scratch", e))
+}
+
 fn acquire(jobs: &Jobs) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
     Arc::clone(&jobs.assembly).try_acquire_owned().map_err(|_| {
         ApiError::busy(
@@ -1273,10 +1275,7 @@ pub(crate) async fn check_integrity(
     by: &str,
     via: &str,
 ) -> Result<(bool, String), ApiError> {
-    let work = tempfile::Builder::new()
-        .prefix("veritrain-integrity-")
-        .tempdir_in(&app.scratch)
-        .map_err(|e| ApiError::internal("jobs.scratch", e))?;
+    let work = scratch_dir(app, "veritrain-integrity-")?;
     let dir = work.path().join("bundle");
     let checked_at = Utc::now();
     let (_, objects, objects_ok) = assemble(jobs, job, &dir).await?;

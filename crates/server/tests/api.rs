@@ -5,6 +5,8 @@
 // Test code: a panic is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,41 +21,9 @@ use veritrain_attest::keys::{Algorithm, PrivateKey};
 use veritrain_attest::keyset::{KeySet, verify_keyset};
 use veritrain_server::{App, ServerConfig, router};
 
-/// A key directory's public/ folder, made with the libraries.
-fn trust_dir(dir: &Path) {
-    let now = chrono::Utc::now();
-    let root = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
-    let signing = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
-    let envelope = KeySet::new(signing.public_key(), now)
-        .unwrap()
-        .sign(&root)
-        .unwrap()
-        .to_json()
-        .unwrap();
-    let keyset = verify_keyset(&envelope, root.public_key(), &Default::default()).unwrap();
-    let layout = veritrain_pipeline::layout::sign_job_layout(&keyset, &root, now, 30).unwrap();
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("root.pub"),
-        root.public_key().to_spki_pem().unwrap(),
-    )
-    .unwrap();
-    std::fs::write(dir.join("keyset.dsse.json"), envelope).unwrap();
-    std::fs::write(dir.join("root.layout"), layout).unwrap();
-}
-
-fn config(dir: &Path, extra: &str) -> ServerConfig {
-    ServerConfig::from_toml(&format!(
-        "trust_dir = {:?}\nscratch_dir = {:?}\n{extra}",
-        dir.join("public").to_str().unwrap(),
-        dir.to_str().unwrap()
-    ))
-    .unwrap()
-}
-
 fn app(dir: &Path, extra: &str) -> Arc<App> {
-    trust_dir(&dir.join("public"));
-    Arc::new(App::new(&config(dir, extra)).unwrap())
+    common::trust_dir(&dir.join("public"));
+    Arc::new(App::new(&common::config(dir, extra)).unwrap())
 }
 
 async fn call(
@@ -143,13 +113,13 @@ async fn openapi_describes_every_route() {
 #[tokio::test]
 async fn a_trust_dir_holding_a_private_key_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    trust_dir(&tmp.path().join("public"));
+    common::trust_dir(&tmp.path().join("public"));
     std::fs::write(
         tmp.path().join("public/root.key"),
         b"-----BEGIN PRIVATE KEY-----",
     )
     .unwrap();
-    let err = App::new(&config(tmp.path(), "")).unwrap_err();
+    let err = App::new(&common::config(tmp.path(), "")).unwrap_err();
     assert_eq!(err.code(), "config.invalid");
     assert!(
         err.to_string().contains("never load a private key"),
@@ -264,7 +234,7 @@ async fn a_rotation_is_served_without_a_restart_and_older_key_sets_are_refused()
         envelope
     };
     let old = write(&v1);
-    let app = Arc::new(App::new(&config(tmp.path(), "")).unwrap());
+    let app = Arc::new(App::new(&common::config(tmp.path(), "")).unwrap());
     assert!(!app.reload_trust().unwrap(), "nothing changed yet");
     let second = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
     let v2 = v1.rotate(second.public_key(), now).unwrap();

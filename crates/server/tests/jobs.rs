@@ -9,6 +9,8 @@
 // Test code: a panic is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -21,8 +23,6 @@ use http_body_util::BodyExt as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tower::ServiceExt as _;
-use veritrain_attest::keys::{Algorithm, PrivateKey};
-use veritrain_attest::keyset::{KeySet, verify_keyset};
 use veritrain_auth::dev::DevIssuer;
 use veritrain_auth::{Authenticator, Role};
 use veritrain_db::Database;
@@ -45,31 +45,9 @@ fn example(name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap()
 }
 
-fn trust_dir(dir: &Path) {
-    let now = chrono::Utc::now();
-    let root = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
-    let signing = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
-    let envelope = KeySet::new(signing.public_key(), now)
-        .unwrap()
-        .sign(&root)
-        .unwrap()
-        .to_json()
-        .unwrap();
-    let keyset = verify_keyset(&envelope, root.public_key(), &Default::default()).unwrap();
-    let layout = veritrain_pipeline::layout::sign_job_layout(&keyset, &root, now, 30).unwrap();
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("root.pub"),
-        root.public_key().to_spki_pem().unwrap(),
-    )
-    .unwrap();
-    std::fs::write(dir.join("keyset.dsse.json"), envelope).unwrap();
-    std::fs::write(dir.join("root.layout"), layout).unwrap();
-}
-
 async fn env_with(limits: JobLimits) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    trust_dir(&dir.path().join("public"));
+    common::trust_dir(&dir.path().join("public"));
     let config = ServerConfig::from_toml(&format!(
         "trust_dir = {:?}\nscratch_dir = {:?}\n",
         dir.path().join("public").to_str().unwrap(),
@@ -855,7 +833,7 @@ async fn a_store_outage_answers_503_and_creates_no_job() {
     })
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    trust_dir(&dir.path().join("public"));
+    common::trust_dir(&dir.path().join("public"));
     let config = ServerConfig::from_toml(&format!(
         "trust_dir = {:?}\nscratch_dir = {:?}\n",
         dir.path().join("public").to_str().unwrap(),

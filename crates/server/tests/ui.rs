@@ -7,6 +7,8 @@
 // Test code: a panic is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,8 +19,6 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use serde_json::Value;
 use tower::ServiceExt as _;
-use veritrain_attest::keys::{Algorithm, PrivateKey};
-use veritrain_attest::keyset::{KeySet, verify_keyset};
 use veritrain_auth::dev::DevIssuer;
 use veritrain_auth::{Authenticator, OidcConfig};
 use veritrain_db::Database;
@@ -26,36 +26,9 @@ use veritrain_server::config::JobLimits;
 use veritrain_server::{App, Jobs, ServerConfig, router};
 use veritrain_store::Store;
 
-fn trust_dir(dir: &Path) {
-    let now = chrono::Utc::now();
-    let root = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
-    let signing = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
-    let envelope = KeySet::new(signing.public_key(), now)
-        .unwrap()
-        .sign(&root)
-        .unwrap()
-        .to_json()
-        .unwrap();
-    let keyset = verify_keyset(&envelope, root.public_key(), &Default::default()).unwrap();
-    let layout = veritrain_pipeline::layout::sign_job_layout(&keyset, &root, now, 30).unwrap();
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("root.pub"),
-        root.public_key().to_spki_pem().unwrap(),
-    )
-    .unwrap();
-    std::fs::write(dir.join("keyset.dsse.json"), envelope).unwrap();
-    std::fs::write(dir.join("root.layout"), layout).unwrap();
-}
-
 fn config(dir: &Path, extra: &str) -> ServerConfig {
-    trust_dir(&dir.join("public"));
-    ServerConfig::from_toml(&format!(
-        "trust_dir = {:?}\nscratch_dir = {:?}\n{extra}",
-        dir.join("public").to_str().unwrap(),
-        dir.to_str().unwrap()
-    ))
-    .unwrap()
+    common::trust_dir(&dir.join("public"));
+    common::config(dir, extra)
 }
 
 /// A node with the jobs API, authenticating with `auth`.
@@ -228,7 +201,7 @@ async fn ui_config_with_oidc_names_the_public_client_and_the_csp_allows_the_issu
 #[test]
 fn an_unknown_ui_setting_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    trust_dir(&dir.path().join("public"));
+    common::trust_dir(&dir.path().join("public"));
     let err = ServerConfig::from_toml(&format!(
         "trust_dir = {:?}\n[ui]\noidc_clientid = \"x\"\n",
         dir.path().join("public").to_str().unwrap()
