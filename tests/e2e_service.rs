@@ -240,7 +240,9 @@ fn embedded_service_trains_a_job_and_catches_a_tampered_stored_object() {
     let audrey = Client::sign_in(&url, "audrey", r#"["auditor"]"#);
     assert_eq!(audrey.get(&format!("/v1/jobs/{id}/integrity")).0, 200);
 
-    let (_, metrics) = curl(&[&format!("{url}/metrics")]);
+    let ada = Client::sign_in(&url, "ada", r#"["admin"]"#);
+    assert_eq!(curl(&[&format!("{url}/metrics")]).0, 401);
+    let (_, metrics) = ada.get("/metrics");
     let metrics = String::from_utf8(metrics).unwrap();
     assert!(
         metrics.contains("veritrain_jobs{state=\"succeeded\"} 1"),
@@ -252,7 +254,6 @@ fn embedded_service_trains_a_job_and_catches_a_tampered_stored_object() {
     );
 
     // The tamper sweep finds nothing wrong with an untouched job.
-    let ada = Client::sign_in(&url, "ada", r#"["admin"]"#);
     let sweep = |c: &Client| {
         let (code, body) = curl(&[
             "-X",

@@ -183,6 +183,8 @@ pub struct JobLimits {
     pub tamper_sweep_secs: u64,
     /// A URL that gets a JSON POST for every tamper alert (optional).
     pub alert_webhook: Option<String>,
+    /// Serve `/metrics` without a token (default: admins only).
+    pub public_metrics: bool,
 }
 
 impl Default for JobLimits {
@@ -199,6 +201,7 @@ impl Default for JobLimits {
             failed_auth_per_minute: 30,
             tamper_sweep_secs: 3600,
             alert_webhook: None,
+            public_metrics: false,
         }
     }
 }

@@ -344,7 +344,26 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Response {
+/// `/metrics`: on a node with the jobs API, for admins (a Prometheus
+/// scraper sends a service principal's bearer token), unless
+/// `[jobs] public_metrics = true`; on a verification-only node, public.
+async fn metrics(
+    State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
+    jobs::Peer(peer): jobs::Peer,
+) -> Result<Response, ApiError> {
+    if let Some(j) = &app.jobs
+        && !j.limits.public_metrics
+    {
+        let p = jobs::authenticated(&app, &headers, peer).await?;
+        if !p.is_admin() {
+            return Err(ApiError::client(
+                StatusCode::FORBIDDEN,
+                "auth.forbidden",
+                "the operations metrics are for admins",
+            ));
+        }
+    }
     let mut text = app.metrics.render();
     if let Some(jobs) = &app.jobs {
         match (jobs.db.counts_by_state().await, jobs.db.queue_depth().await) {
@@ -360,7 +379,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     for source in &app.extra_metrics {
         text.push_str(&source());
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
 async fn openapi() -> Response {

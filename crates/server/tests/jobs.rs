@@ -244,12 +244,36 @@ async fn every_jobs_route_needs_a_valid_token() {
     let (status, v) = env.get("/v1/jobs", "not.a.jwt").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(code(&v).starts_with("auth."));
-    // Counted.
-    let (_, body, _) = env
+    // Counted; the metrics are for admins.
+    let (status, _, _) = env
         .call(Request::get("/metrics").body(Body::empty()).unwrap())
         .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = env
+        .call(
+            Request::get("/metrics")
+                .header(
+                    header::AUTHORIZATION,
+                    format!("Bearer {}", env.token("alice", DEV)),
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, body, _) = env
+        .call(
+            Request::get("/metrics")
+                .header(
+                    header::AUTHORIZATION,
+                    format!("Bearer {}", env.token("ada", &[Role::Admin])),
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     let text = String::from_utf8(body).unwrap();
-    assert!(text.contains("veritrain_auth_failures_total 11"), "{text}");
+    assert!(text.contains("veritrain_auth_failures_total 12"), "{text}");
     // A valid token is accepted and says who it is.
     let (status, me) = env.get("/v1/me", &env.token("alice", DEV)).await;
     assert_eq!(status, StatusCode::OK);
@@ -670,8 +694,14 @@ async fn metrics_count_jobs_by_state_and_the_queue() {
     let env = env().await;
     let alice = env.token("alice", DEV);
     env.submit(&alice, &quickstart()).await;
+    let admin = env.token("ada", &[Role::Admin]);
     let (_, body, _) = env
-        .call(Request::get("/metrics").body(Body::empty()).unwrap())
+        .call(
+            Request::get("/metrics")
+                .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
     let text = String::from_utf8(body).unwrap();
     assert!(
