@@ -5,6 +5,10 @@
 //! artifacts, metrics, and submissions under concurrency. A job trained for
 //! real, its bundle and its integrity check are in the slow tier
 //! (`tests/e2e_service.rs`).
+//!
+//! The same tests run against PostgreSQL and S3 when
+//! `VERITRAIN_TEST_API_BACKEND=postgres-s3` (`scripts/test` runs them both
+//! ways): a fresh schema and a fresh bucket per test.
 
 // Test code: a panic is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
@@ -54,13 +58,17 @@ async fn env_with(limits: JobLimits) -> Env {
         dir.path().to_str().unwrap()
     ))
     .unwrap();
-    let db = Database::connect(&format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("jobs.db").display()
-    ))
-    .await
-    .unwrap();
-    let store = Store::local(dir.path().join("objects")).unwrap();
+    let (db, store) = if postgres_s3() {
+        backends_postgres_s3().await
+    } else {
+        let db = Database::connect(&format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("jobs.db").display()
+        ))
+        .await
+        .unwrap();
+        (db, Store::local(dir.path().join("objects")).unwrap())
+    };
     let dev = DevIssuer::start(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .unwrap();
@@ -83,6 +91,55 @@ async fn env_with(limits: JobLimits) -> Env {
         db,
         _dir: dir,
     }
+}
+
+/// Whether this run tests the PostgreSQL + S3 backends.
+fn postgres_s3() -> bool {
+    match std::env::var("VERITRAIN_TEST_API_BACKEND").as_deref() {
+        Ok("postgres-s3") => true,
+        Ok("sqlite-local") | Err(_) => false,
+        Ok(other) => {
+            panic!("VERITRAIN_TEST_API_BACKEND={other:?}: use sqlite-local or postgres-s3")
+        }
+    }
+}
+
+/// A fresh schema in the test PostgreSQL and a fresh bucket on the test S3
+/// server (s3s-fs: a bucket is a directory under its root).
+async fn backends_postgres_s3() -> (Database, Store) {
+    let var = |n: &str| {
+        std::env::var(n).unwrap_or_else(|_| {
+            panic!("{n} is not set: VERITRAIN_TEST_API_BACKEND=postgres-s3 needs scripts/start-postgres and scripts/start-s3")
+        })
+    };
+    let base = var("VERITRAIN_TEST_DATABASE_URL");
+    let tag = veritrain_db::JobId::new().as_uuid().simple().to_string();
+    let schema = format!("api_{tag}");
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let db = Database::connect(&format!("{base}{sep}options[search_path]={schema}"))
+        .await
+        .unwrap();
+    let bucket = format!("api-{}", &tag[..16]);
+    std::fs::create_dir_all(std::path::Path::new(&var("VERITRAIN_TEST_S3_ROOT")).join(&bucket))
+        .unwrap();
+    let store = Store::s3(veritrain_store::S3Config {
+        endpoint: var("VERITRAIN_TEST_S3_ENDPOINT").parse().unwrap(),
+        bucket,
+        region: var("VERITRAIN_TEST_S3_REGION"),
+        access_key_id: var("VERITRAIN_TEST_S3_ACCESS_KEY_ID"),
+        secret_access_key: veritrain_store::SecretString::new(var(
+            "VERITRAIN_TEST_S3_SECRET_ACCESS_KEY",
+        )),
+        allow_http: true,
+    })
+    .unwrap();
+    (db, store)
 }
 
 async fn env() -> Env {
@@ -669,15 +726,24 @@ async fn artifacts_of_a_queued_job_are_its_uploads() {
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{bad}: {v}");
     }
-    // Local disk has no presigned URLs.
+    // S3 presigns a URL; local disk has none.
     let (status, v) = env
         .get(
             &format!("/v1/jobs/{id}/artifacts/inputs/model.keras?presign=true"),
             &alice,
         )
         .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(code(&v), "store.presign_unsupported");
+    if postgres_s3() {
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert!(
+            v["url"].as_str().unwrap().contains("X-Amz-Signature"),
+            "{v}"
+        );
+        assert_eq!(v["sha256"], sha256(&example("model.keras")));
+    } else {
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(code(&v), "store.presign_unsupported");
+    }
     // No bundle before the job succeeds.
     let (status, v) = env.get(&format!("/v1/jobs/{id}/bundle"), &alice).await;
     assert_eq!(status, StatusCode::CONFLICT);
