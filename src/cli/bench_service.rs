@@ -621,8 +621,8 @@ impl Setup {
         super::keys::init_demo(&data.join("keys"))?;
         let mut toml = format!(
             "listen = \"127.0.0.1:0\"\ndata_dir = {}\n\n[auth]\ndev = true\n\n\
-             [jobs]\n# Every submission of the bench is accepted (no worker drains the queue).\n\
-             max_active_per_owner = 1000000\n\n[worker]\nembedded = false\n",
+             [jobs]\n# Every submission and request of the bench is accepted: no worker drains the queue,\n# and one user sends them all (no per-user rate limit, no sweep).\n\
+             max_active_per_owner = 1000000\nrequests_per_minute = 100000000\nrequests_burst = 1000000\ntamper_sweep_secs = 0\n\n[worker]\nembedded = false\n",
             toml_string(&data)
         );
         let mut env = Vec::new();
