@@ -15,6 +15,23 @@ use veritrain_server::ServerConfig;
 use veritrain_store::Store;
 use veritrain_worker::{PipelineRunner, PipelineSettings, Worker, WorkerMetrics, WorkerSettings};
 
+/// Runs `service` on a multi-threaded runtime: exit 0 when it ends, 1
+/// (with the error and its code) when it fails.
+pub fn run_service(
+    service: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<std::process::ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match runtime.block_on(service) {
+        Ok(()) => Ok(std::process::ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Ok(std::process::ExitCode::from(1))
+        }
+    }
+}
+
 /// Connects the job database (running its migrations) and opens the store.
 pub async fn connect(config: &ServerConfig) -> anyhow::Result<(Database, Store)> {
     let url = config

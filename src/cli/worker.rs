@@ -40,16 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    match runtime.block_on(work(config)) {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            Ok(ExitCode::from(1))
-        }
-    }
+    super::service::run_service(work(config))
 }
 
 async fn work(config: ServerConfig) -> anyhow::Result<()> {

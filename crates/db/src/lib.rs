@@ -145,6 +145,8 @@ pub(crate) trait Backend {
     fn counts(&self) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
     /// Number of queued jobs.
     fn queued(&self) -> impl Future<Output = Result<i64>> + Send;
+    /// Number of an owner's jobs that have not finished.
+    fn active_of(&self, owner: &Owner) -> impl Future<Output = Result<i64>> + Send;
     /// Appends an audit entry after the last one, in one transaction that
     /// excludes other appends; returns `(seq, prev_hash, hash)`.
     fn append_audit(
@@ -506,6 +508,13 @@ impl Database {
             counts.insert(st, u64::try_from(n).unwrap_or(0));
         }
         Ok(counts)
+    }
+
+    /// Number of `owner`'s jobs that are queued or running (the API's
+    /// per-user limit).
+    pub async fn active_jobs(&self, owner: &Owner) -> Result<u64> {
+        let n = dispatch!(self, b => b.active_of(owner).await)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Number of queued jobs.

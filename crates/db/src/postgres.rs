@@ -139,6 +139,9 @@ const EVENTS_AFTER: &str = "SELECT seq, at, kind, data FROM job_events \
 const COUNTS: &str = "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state";
 const QUEUED: &str = "SELECT COUNT(*) FROM jobs WHERE state = 'queued'";
 
+const ACTIVE_OF_OWNER: &str = "SELECT COUNT(*) FROM jobs WHERE owner_tid = $1 AND owner_oid = $2 \
+     AND state IN ('queued', 'validating', 'training', 'attesting')";
+
 #[derive(Clone, Debug)]
 pub(crate) struct PgBackend {
     pool: PgPool,
@@ -551,6 +554,14 @@ impl Backend for PgBackend {
                 })
             })
             .collect()
+    }
+
+    async fn active_of(&self, owner: &Owner) -> Result<i64> {
+        Ok(sqlx::query_scalar::<_, i64>(ACTIVE_OF_OWNER)
+            .bind(owner.tid())
+            .bind(owner.oid())
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     async fn queued(&self) -> Result<i64> {

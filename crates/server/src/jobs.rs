@@ -11,7 +11,7 @@
 //! before its largest part is uploaded. Nothing of a refused submission
 //! stays in the store.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -31,7 +31,7 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::sync::Semaphore;
 use veritrain_auth::{Authenticator, Principal, dev::DevIssuer};
 use veritrain_db::{
-    CancelOutcome, Cursor, Database, InputObject, Job, JobId, JobState, NewJob, Owner, PageRequest,
+    CancelOutcome, Cursor, Database, InputObject, Job, JobId, JobState, NewJob, PageRequest,
     Visibility,
 };
 use veritrain_intake::definition::{Definition, DefinitionLimits};
@@ -213,12 +213,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
         parts: &mut axum::http::request::Parts,
         _: &S,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Peer(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<SocketAddr>>()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip()),
-        ))
+        Ok(Peer(crate::peer_address(&parts.extensions)))
     }
 }
 
@@ -250,8 +245,8 @@ async fn submit(
         ));
     }
     let owner = owner(&p)?;
-    let active = count_active(&jobs.db, &owner).await?;
-    if active >= jobs.limits.max_active_per_owner {
+    let active = jobs.db.active_jobs(&owner).await.map_err(|e| from_db(&e))?;
+    if active >= u64::from(jobs.limits.max_active_per_owner) {
         return Err(ApiError::busy(
             StatusCode::TOO_MANY_REQUESTS,
             "jobs.too_many_active",
@@ -342,23 +337,6 @@ async fn submit(
             Err(e)
         }
     }
-}
-
-async fn count_active(db: &Database, owner: &Owner) -> Result<u32, ApiError> {
-    let vis = Visibility::Owner(owner.clone());
-    let mut page = PageRequest::first(veritrain_db::MAX_PAGE_SIZE);
-    let mut active = 0u32;
-    // Newest first: active jobs are among the newest, but a long-queued job
-    // can sit behind many finished ones, so read on (bounded).
-    for _ in 0..20 {
-        let got = db.list_jobs(&vis, page).await.map_err(|e| from_db(&e))?;
-        active += got.jobs.iter().filter(|j| !j.state.is_terminal()).count() as u32;
-        match got.next {
-            Some(next) => page.after = Some(next),
-            None => break,
-        }
-    }
-    Ok(active)
 }
 
 fn bad_form(message: impl Into<String>) -> ApiError {
@@ -1072,12 +1050,9 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-fn hex_to_b64(hex: &str) -> String {
+fn hex_to_b64(hex_digest: &str) -> String {
     use base64::Engine as _;
-    let bytes: Vec<u8> = (0..hex.len() / 2)
-        .filter_map(|i| hex.get(2 * i..2 * i + 2))
-        .filter_map(|b| u8::from_str_radix(b, 16).ok())
-        .collect();
+    let bytes = hex::decode(hex_digest).unwrap_or_default();
     format!(
         ":{}:",
         base64::engine::general_purpose::STANDARD.encode(bytes)

@@ -404,7 +404,12 @@ async fn layout(State(app): State<Arc<App>>) -> Response {
 
 /// The client's address: the socket peer (no proxy headers are trusted).
 pub(crate) fn client_ip(req: &Request) -> IpAddr {
-    req.extensions()
+    peer_address(req.extensions())
+}
+
+/// The socket peer recorded in a request's extensions.
+pub(crate) fn peer_address(extensions: &axum::http::Extensions) -> IpAddr {
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }

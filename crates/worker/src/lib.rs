@@ -259,13 +259,9 @@ impl Worker {
                 Err(Stop::Retry(f)) => self.retry(&mut tracker, job, f).await,
                 Err(Stop::Lost) => Outcome::LeaseLost,
             },
-            Err(Stop::Fail(f)) if cancel.is_cancelled() && f.code == "job.cancelled" => {
-                self.finish_cancelled(&mut tracker).await
-            }
-            Err(Stop::Fail(f)) if cancel.is_cancelled() => {
-                // The cancel arrived while the run was failing for another
-                // reason; the owner asked to stop, so the job is cancelled.
-                let _ = f;
+            // A run stopped by the cancel (`job.cancelled`), or failing for
+            // another reason while the owner asked to stop: cancelled.
+            Err(Stop::Fail(_)) if cancel.is_cancelled() => {
                 self.finish_cancelled(&mut tracker).await
             }
             Err(Stop::Fail(f)) => self.finish_failed(&mut tracker, f).await,
@@ -380,7 +376,7 @@ impl Worker {
         bundle: &Path,
         tracker: &mut Tracker,
     ) -> Result<(), Stop> {
-        tracker.reach(job, JobState::Attesting).await?;
+        tracker.reach(JobState::Attesting).await?;
         let objects = JobObjects::new(&job.id.to_string())
             .map_err(|e| Stop::Fail(Failure::new(e.code(), e.to_string())))?;
         let files = bundle_files(bundle)
@@ -401,7 +397,7 @@ impl Worker {
                     .map_err(|e| {
                         Stop::Fail(Failure::new("job.io", format!("hashing {rel}: {e}")))
                     })?;
-                if hex_digest(&digest.1) != input.sha256 {
+                if hex::encode(digest.1) != input.sha256 {
                     return Err(Stop::Fail(Failure::new(
                         "job.input_changed",
                         format!("the bundle's {rel} differs from the upload"),
@@ -454,7 +450,7 @@ impl Worker {
                 &json!({"files": index.files.len(), "index": index_key.as_str()}),
             )
             .await;
-        tracker.reach(job, JobState::Succeeded).await
+        tracker.reach(JobState::Succeeded).await
     }
 
     async fn finish_failed(&self, tracker: &mut Tracker, f: Failure) -> Outcome {
@@ -600,7 +596,7 @@ impl Tracker {
             return;
         }
         let result = match update {
-            Update::Stage(to) => self.reach(job, to).await,
+            Update::Stage(to) => self.reach(to).await,
             Update::Progress(p) => {
                 let lease = self.lease.lock().await.clone();
                 match self.db.set_progress(&lease, &p).await {
@@ -627,7 +623,7 @@ impl Tracker {
 
     /// Moves forward to `to` through the states in between (a runner may
     /// skip reporting a stage; the record still shows every state).
-    async fn reach(&mut self, _job: &Job, to: JobState) -> Result<(), Stop> {
+    async fn reach(&mut self, to: JobState) -> Result<(), Stop> {
         const PATH: [JobState; 4] = [
             JobState::Validating,
             JobState::Training,
@@ -690,10 +686,6 @@ fn bundle_files(dir: &Path) -> std::io::Result<Vec<String>> {
     }
     out.sort();
     Ok(out)
-}
-
-fn hex_digest(d: &[u8; 32]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn truncate(s: &str, max: usize) -> String {
