@@ -9,8 +9,9 @@
 //!    derived and signed, and the `intake` link is signed.
 //! 2. **Train** in the sandbox ([`veritrain_runtime::sandboxed`]).
 //! 3. **Check.** Every input the sandbox could see (the bundle's inputs,
-//!    the staged copies, the job spec, the trainer) is hashed again; any
-//!    change fails the job. Only the declared outputs may come out.
+//!    the staged copies, the job spec, the trainer, the runtime venv) is
+//!    hashed again; any change fails the job. Only the declared outputs may
+//!    come out.
 //! 4. **Attest.** The outputs are hashed and the `run_training` link is
 //!    signed; the layout and trust material are copied in; the SLSA
 //!    provenance and the AIBoM are built and signed.
@@ -219,9 +220,11 @@ pub struct JobSummary {
 /// # Errors
 /// [`Error::Rejected`] with the gate's findings; runtime and sandbox errors
 /// with their codes (`runtime.*`, `trainer.*`, `sandbox.*`);
-/// [`Error::InputChanged`]; [`Error::UnexpectedOutput`];
-/// [`Error::Cancelled`] when `settings.cancel` was cancelled. No bundle is
-/// left behind on error.
+/// [`Error::InputChanged`]; [`Error::UnexpectedOutput`]; `runtime.tampered`
+/// when the runtime venv changed during the job; `keys.signing_key_invalid`
+/// when the signing key was rotated or revoked during the job
+/// ([`JobKeys::check_signer_at`]); [`Error::Cancelled`] when
+/// `settings.cancel` was cancelled. No bundle is left behind on error.
 pub fn run_job(
     inputs: &JobInputs<'_>,
     settings: &JobSettings<'_>,
@@ -408,6 +411,7 @@ pub fn run_job(
     compare_manifests(&input_manifest, &again, "")?;
     let t = Instant::now();
     check_staged(&work, &input_manifest, &data_name, &training)?;
+    check_runtime_unchanged(settings.runtime)?;
     hashing += t.elapsed();
 
     // ---- 4. attest -----------------------------------------------------------
@@ -681,6 +685,10 @@ pub fn run_job(
     write_file(&staging.join(AIBOM_ENVELOPE), &bom_env.to_json_pretty()?)?;
 
     // ---- publish ---------------------------------------------------------------
+    // Now is no earlier than any signing time the bundle records: a key
+    // rotated or revoked while the job ran fails the job here instead of
+    // leaving a bundle the operator's current key set refuses.
+    keys.check_signer_at(now())?;
     let _ = fs::remove_dir_all(&work);
     fs::rename(&staging, out).map_err(|e| Error::io(out, e))?;
     cleanup.paths.clear();
@@ -903,6 +911,24 @@ fn check_staged(
     Ok(())
 }
 
+/// The runtime venv was bound read-only into the sandbox: it must still be
+/// the tree [`VerifiedRuntime::verify`] checked before the job, compared
+/// with the manifest held in memory (not re-read from disk). Every file is
+/// re-hashed, 1.1–2.2 s for the TensorFlow venv (`docs/benchmarks.md`).
+fn check_runtime_unchanged(runtime: &VerifiedRuntime) -> Result<()> {
+    let manifest = runtime.identity().manifest().map_err(|reason| {
+        veritrain_runtime::Error::IdentityInvalid {
+            path: runtime
+                .dir()
+                .join(veritrain_runtime::identity::IDENTITY_FILE),
+            reason,
+        }
+    })?;
+    // `runtime.tampered` names the first changed path inside the venv.
+    manifest.verify(&runtime.venv())?;
+    Ok(())
+}
+
 /// Only the declared outputs, as regular files, may come out.
 fn check_outputs(dir: &Path) -> Result<()> {
     let declared: Vec<&str> = OUTPUTS
@@ -1102,9 +1128,12 @@ fn attestation(file: FileDigest, kind: AttestationKind, comment: &str) -> Attest
 
 #[cfg(test)]
 mod tests {
-    //! Cancelling before training, without TensorFlow or a sandbox: a fake
-    //! runtime (the runtime crate's test support), a sandbox that records
-    //! whether it was asked to run, fresh keys and the quickstart example.
+    //! Jobs without TensorFlow or a sandbox: a fake runtime (the runtime
+    //! crate's test support), fresh keys and the quickstart example, with
+    //! either a sandbox that records whether it was asked to run (the cancel
+    //! tests) or a fake trainer that reports one epoch, writes the four
+    //! outputs and then tampers with what it could see (the check-stage and
+    //! publish tests).
 
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -1112,7 +1141,10 @@ mod tests {
     use veritrain_attest::intoto::{MetablockLimits, parse_metablock};
     use veritrain_attest::keys::{Algorithm, PrivateKey};
     use veritrain_attest::keyset::{KeySet, verify_keyset};
-    use veritrain_sandbox::{Outcome, PolicyFacts, SandboxCommand};
+    use veritrain_sandbox::{
+        BindRole, Captured, CgroupFacts, CgroupStats, JobStatus, Outcome, PolicyFacts,
+        SandboxCommand, SeccompFacts,
+    };
 
     use super::*;
 
@@ -1147,22 +1179,29 @@ mod tests {
     }
 
     fn keys() -> JobKeys {
-        let now = Utc::now();
+        keys_issued(Utc::now(), None).0
+    }
+
+    /// Fresh keys whose key set was issued at `issued`, written to `dir`
+    /// (as `keyset.dsse.json`, the file the job re-reads before publishing)
+    /// when given; with the root key and the key set, to rotate it.
+    fn keys_issued(issued: DateTime<Utc>, dir: Option<&Path>) -> (JobKeys, PrivateKey, KeySet) {
+        let now = issued;
         let root = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
         let signing = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
-        let keyset_bytes = KeySet::new(signing.public_key(), now)
-            .unwrap()
-            .sign(&root)
-            .unwrap()
-            .to_json_pretty()
-            .unwrap();
+        let plain = KeySet::new(signing.public_key(), now).unwrap();
+        let keyset_bytes = plain.sign(&root).unwrap().to_json_pretty().unwrap();
+        if let Some(dir) = dir {
+            fs::write(dir.join(crate::keydir::KEYSET), &keyset_bytes).unwrap();
+        }
         let keyset = verify_keyset(&keyset_bytes, root.public_key(), &Limits::default()).unwrap();
         let layout_bytes = layout::sign_job_layout(&keyset, &root, now, 1).unwrap();
         let layout = parse_metablock(&layout_bytes, &MetablockLimits::default())
             .unwrap()
             .verify_layout(std::slice::from_ref(root.public_key()), now)
             .unwrap();
-        JobKeys {
+        let keys = JobKeys {
+            dir: dir.map(Path::to_owned),
             root: root.public_key().clone(),
             root_pem: root.public_key().to_spki_pem().unwrap().into_bytes(),
             keyset_bytes,
@@ -1170,7 +1209,18 @@ mod tests {
             layout_bytes,
             layout,
             signer: Box::new(signing),
-        }
+        };
+        (keys, root, plain)
+    }
+
+    /// A verified fake runtime under `dir`.
+    fn fake_runtime(dir: &Path) -> VerifiedRuntime {
+        let interpreter = dir.join("python3.11");
+        fs::write(&interpreter, b"#!fake interpreter\n").unwrap();
+        let rt_dir = dir.join("runtime");
+        let lock = veritrain_runtime::lock::Lock::embedded().unwrap();
+        veritrain_runtime::identity::write_fake_runtime(&rt_dir, &interpreter, &lock).unwrap();
+        VerifiedRuntime::verify(&rt_dir).unwrap()
     }
 
     fn example(name: &str) -> PathBuf {
@@ -1192,12 +1242,7 @@ mod tests {
     /// `cancel_at` cancels it when that stage is reported.
     fn run_cancelled(token: &CancelToken, cancel_at: Option<Stage>) -> Run {
         let dir = tempfile::tempdir().unwrap();
-        let interpreter = dir.path().join("python3.11");
-        fs::write(&interpreter, b"#!fake interpreter\n").unwrap();
-        let rt_dir = dir.path().join("runtime");
-        let lock = veritrain_runtime::lock::Lock::embedded().unwrap();
-        veritrain_runtime::identity::write_fake_runtime(&rt_dir, &interpreter, &lock).unwrap();
-        let runtime = VerifiedRuntime::verify(&rt_dir).unwrap();
+        let runtime = fake_runtime(dir.path());
         let jobs = dir.path().join("jobs");
         fs::create_dir(&jobs).unwrap();
         let sandbox = NoSandbox::default();
@@ -1296,5 +1341,344 @@ mod tests {
         let e = run.result.unwrap_err();
         assert_eq!(e.code(), "runtime.sandbox", "{e}");
         assert_eq!(run.left, Vec::<String>::new());
+    }
+    /// The host directories behind the fake trainer's binds.
+    struct Seen<'a> {
+        runtime: &'a Path,
+        code: &'a Path,
+        inputs: &'a Path,
+        output: &'a Path,
+    }
+
+    impl Seen<'_> {
+        /// The bundle's staging directory (the outputs land in its
+        /// `outputs/`).
+        fn staging(&self) -> &Path {
+            self.output.parent().unwrap()
+        }
+    }
+
+    type Mischief = Box<dyn Fn(&Seen<'_>) + Send + Sync>;
+
+    /// A trainer without Python: reports a start, one epoch and done,
+    /// writes the four outputs (the base model stands in for the trained
+    /// one), then does its mischief with what it could see.
+    struct FakeTrainer {
+        mischief: Mischief,
+    }
+
+    impl Sandbox for FakeTrainer {
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+
+        fn facts(&self, _: &SandboxCommand, _: &Policy) -> veritrain_sandbox::Result<PolicyFacts> {
+            Ok(fake_facts())
+        }
+
+        fn run_streaming(
+            &self,
+            cmd: &SandboxCommand,
+            _: &Policy,
+            on_line: &mut dyn FnMut(&str),
+        ) -> veritrain_sandbox::Result<Outcome> {
+            let bind = |role: BindRole| {
+                cmd.binds()
+                    .iter()
+                    .find(|b| b.role == role)
+                    .map(|b| b.source.as_path())
+                    .unwrap()
+            };
+            let seen = Seen {
+                runtime: bind(BindRole::Runtime),
+                code: bind(BindRole::Code),
+                inputs: bind(BindRole::Inputs),
+                output: cmd.output_dir().unwrap(),
+            };
+            for line in [
+                r#"{"event":"start","python":"3.11.test","tensorflow":"fake","keras":"fake"}"#,
+                r#"{"event":"epoch","epoch":1,"metrics":{"loss":0.5,"accuracy":0.75}}"#,
+                r#"{"event":"done","epochs":1}"#,
+            ] {
+                on_line(line);
+            }
+            let out = seen.output;
+            fs::copy(seen.inputs.join("model.keras"), out.join("model.keras")).unwrap();
+            fs::write(
+                out.join("metrics.json"),
+                r#"{"history":[{"epoch":1,"loss":0.5,"accuracy":0.75}]}"#,
+            )
+            .unwrap();
+            fs::write(out.join("split.json"), r#"{"validation":[0]}"#).unwrap();
+            fs::write(out.join("training.log"), "fake training\n").unwrap();
+            (self.mischief)(&seen);
+            Ok(Outcome {
+                job_id: "fake".into(),
+                status: JobStatus::Succeeded,
+                exit_code: Some(0),
+                timed_out: false,
+                oom_killed: false,
+                wall_time: Duration::from_millis(1),
+                usage: CgroupStats::default(),
+                leftover_processes: 0,
+                stdout: Captured::default(),
+                stderr: Captured::default(),
+                output: None,
+                facts: fake_facts(),
+            })
+        }
+    }
+
+    fn fake_facts() -> PolicyFacts {
+        PolicyFacts {
+            schema: veritrain_sandbox::FACTS_SCHEMA.into(),
+            backend: "fake".into(),
+            backend_version: "0".into(),
+            namespaces: Vec::new(),
+            nested_user_namespaces: false,
+            network: "loopback-only".into(),
+            host_uid: 0,
+            host_gid: 0,
+            uid: 1000,
+            gid: 1000,
+            capabilities: Vec::new(),
+            no_new_privs: true,
+            seccomp: SeccompFacts {
+                enabled: false,
+                digest: None,
+                arch: "x86_64".into(),
+                instructions: 0,
+                default_action: "allow".into(),
+                foreign_arch_action: "kill".into(),
+                denied: Vec::new(),
+                enosys: Vec::new(),
+                conditional: Vec::new(),
+            },
+            mounts: Vec::new(),
+            environment: Vec::new(),
+            limits: Vec::new(),
+            cgroup: CgroupFacts {
+                layout: "v2".into(),
+                controllers: Vec::new(),
+                v2_tracking: true,
+            },
+            gpu_devices: Vec::new(),
+        }
+    }
+
+    /// Make `path` differ: one byte appended (read-only staged copies made
+    /// writable first, so this works without root too).
+    fn append_byte(path: &Path) {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o644)).unwrap();
+        let mut bytes = fs::read(path).unwrap();
+        bytes.push(b'\n');
+        fs::write(path, bytes).unwrap();
+    }
+
+    struct Trained {
+        result: Result<JobSummary>,
+        /// What is left next to the bundle path (hidden staging included).
+        left: Vec<String>,
+        /// Holds the bundle.
+        _dir: tempfile::TempDir,
+    }
+
+    /// Run the quickstart job with the fake trainer doing `mischief`, and
+    /// `keys`.
+    fn run_trained(keys: &JobKeys, mischief: Mischief) -> Trained {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = fake_runtime(dir.path());
+        let jobs = dir.path().join("jobs");
+        fs::create_dir(&jobs).unwrap();
+        let sandbox = FakeTrainer { mischief };
+        let policy = Policy::for_testing();
+        let settings = JobSettings {
+            out: &jobs.join("bundle"),
+            runtime: &runtime,
+            sandbox: &sandbox,
+            policy: &policy,
+            gate: GateLimits::default(),
+            supplier: Organization {
+                name: "Veritrain test operator".into(),
+                ..Organization::default()
+            },
+            job_id: None,
+            binary: PlatformBinary {
+                version: "0.0.0-test".into(),
+                sha256: "0".repeat(64),
+            },
+            cancel: None,
+        };
+        let inputs = JobInputs {
+            model: &example("model.keras"),
+            data: &example("data.csv"),
+            definition: &example("definition.yaml"),
+            request: Some(&example("job.yaml")),
+        };
+        let result = run_job(&inputs, &settings, keys, &mut |_| {});
+        let mut left: Vec<String> = fs::read_dir(&jobs)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        Trained {
+            result,
+            left,
+            _dir: dir,
+        }
+    }
+
+    /// The job failed with `code`, its message names `culprit`, and it
+    /// left no bundle and no staging or work directory.
+    #[track_caller]
+    fn assert_failed(run: &Trained, code: &str, culprit: &str) {
+        match &run.result {
+            Err(e) => {
+                assert_eq!(e.code(), code, "{e}");
+                assert!(e.to_string().contains(culprit), "{culprit:?} not in: {e}");
+            }
+            Ok(s) => panic!("the job published {}", s.bundle.display()),
+        }
+        assert_eq!(
+            run.left,
+            Vec::<String>::new(),
+            "a bundle or partial dir is left"
+        );
+    }
+
+    #[test]
+    fn the_fake_trainer_job_publishes_a_bundle_when_nothing_changes() {
+        // The control for the tests below: the same job, untouched, passes
+        // every check (with a key directory to re-read before publishing).
+        let keydir = tempfile::tempdir().unwrap();
+        let (keys, _, _) = keys_issued(Utc::now(), Some(keydir.path()));
+        let run = run_trained(&keys, Box::new(|_| {}));
+        let summary = run.result.unwrap();
+        assert_eq!(run.left, ["bundle"]);
+        assert_eq!(summary.final_logs.get("accuracy"), Some(&0.75));
+        for f in [OUTPUT_MODEL, AIBOM_ENVELOPE, PROVENANCE, LAYOUT] {
+            assert!(summary.bundle.join(f).is_file(), "{f} missing");
+        }
+    }
+
+    #[test]
+    fn every_input_the_sandbox_could_see_is_hashed_again_and_a_change_fails_the_job() {
+        type Touch = fn(&Seen<'_>) -> PathBuf;
+        // (what the trainer modifies, the file the error must name)
+        let cases: [(Touch, &str); 8] = [
+            // The bundle's own inputs (a sibling of the output directory).
+            (|s| s.staging().join(INPUT_MODEL), "inputs/model.keras"),
+            (|s| s.staging().join("inputs/data.csv"), "inputs/data.csv"),
+            (
+                |s| s.staging().join(INPUT_DEFINITION),
+                "inputs/definition.yaml",
+            ),
+            (|s| s.staging().join(INPUT_JOB), "inputs/job.yaml"),
+            // The staged copies the sandbox read through its /in bind.
+            (
+                |s| s.inputs.join("model.keras"),
+                "sandbox input model.keras",
+            ),
+            (|s| s.inputs.join("data.csv"), "sandbox input data.csv"),
+            (|s| s.inputs.join("job.json"), "sandbox input job.json"),
+            // The trainer program, bound at /opt/app.
+            (
+                |s| s.code.join(veritrain_runtime::trainer::FILE_NAME),
+                "sandbox input train.py",
+            ),
+        ];
+        for (touch, culprit) in cases {
+            let run = run_trained(&keys(), Box::new(move |s| append_byte(&touch(s))));
+            assert_failed(&run, "job.input_changed", culprit);
+        }
+    }
+
+    #[test]
+    fn a_staged_input_the_trainer_deleted_fails_the_job() {
+        let run = run_trained(
+            &keys(),
+            Box::new(|s| fs::remove_file(s.inputs.join("data.csv")).unwrap()),
+        );
+        assert_failed(&run, "job.input_changed", "sandbox input data.csv");
+        let e = run.result.unwrap_err().to_string();
+        assert!(e.contains("nothing (deleted)"), "{e}");
+    }
+
+    #[test]
+    fn a_changed_runtime_venv_fails_the_job_naming_the_file() {
+        // The venv is bound read-only, and verified before the job; it is
+        // re-verified after training all the same.
+        let run = run_trained(
+            &keys(),
+            Box::new(|s| {
+                append_byte(
+                    &s.runtime
+                        .join(veritrain_runtime::identity::SITE_PACKAGES)
+                        .join("fakepkg/__init__.py"),
+                );
+            }),
+        );
+        assert_failed(
+            &run,
+            "runtime.tampered",
+            "lib/python3.11/site-packages/fakepkg/__init__.py was modified",
+        );
+        // A file added to the venv (a `.pth` runs at interpreter start).
+        let run = run_trained(
+            &keys(),
+            Box::new(|s| {
+                let site = s.runtime.join(veritrain_runtime::identity::SITE_PACKAGES);
+                fs::write(site.join("evil.pth"), "import os\n").unwrap();
+            }),
+        );
+        assert_failed(
+            &run,
+            "runtime.tampered",
+            "lib/python3.11/site-packages/evil.pth was added",
+        );
+    }
+
+    #[test]
+    fn an_undeclared_output_fails_the_job() {
+        let run = run_trained(
+            &keys(),
+            Box::new(|s| fs::write(s.output.join("extra.txt"), "smuggled").unwrap()),
+        );
+        assert_failed(&run, "job.unexpected_output", "\"extra.txt\"");
+        // A directory is not a declared output either.
+        let run = run_trained(
+            &keys(),
+            Box::new(|s| fs::create_dir(s.output.join("cache")).unwrap()),
+        );
+        assert_failed(&run, "job.unexpected_output", "\"cache\"");
+    }
+
+    #[test]
+    fn keys_rotated_during_the_job_fail_it_before_it_publishes() {
+        // The key directory's key set is replaced by its rotation while the
+        // trainer runs, as `veritrain keys rotate` would: the job's key is
+        // retired before the job finishes, so the bundle would fail against
+        // the operator's current key set.
+        let keydir = tempfile::tempdir().unwrap();
+        let issued = Utc::now() - chrono::Duration::minutes(1);
+        let (keys, root, keyset) = keys_issued(issued, Some(keydir.path()));
+        let signer = keys.signer.keyid().to_owned();
+        let path = keydir.path().join(crate::keydir::KEYSET);
+        let run = run_trained(
+            &keys,
+            Box::new(move |_| {
+                let new = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
+                // One second back: the key set's times are whole seconds.
+                let at = (Utc::now() - chrono::Duration::seconds(1)).trunc_subsecs(0);
+                let rotated = keyset.rotate(new.public_key(), at).unwrap();
+                let bytes = rotated.sign(&root).unwrap().to_json_pretty().unwrap();
+                fs::write(&path, bytes).unwrap();
+            }),
+        );
+        assert_failed(&run, "keys.signing_key_invalid", &signer);
+        let e = run.result.unwrap_err().to_string();
+        assert!(e.contains("retired key, valid only until"), "{e}");
+        assert!(e.contains("keyset.dsse.json"), "{e}");
     }
 }

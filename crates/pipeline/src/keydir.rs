@@ -3,7 +3,11 @@
 //! root-signed layout and the current signing key. Everything is checked
 //! before the job starts, so a job never produces a bundle that its own
 //! verifier would refuse for reasons known in advance (an expired layout, a
-//! retired key, a layout that does not name the key).
+//! retired key, a layout that does not name the key), and the signing key's
+//! validity is checked again, against the key set then in the directory,
+//! before the job publishes ([`JobKeys::check_signer_at`]): keys rotated or
+//! revoked during a job fail it rather than leave a bundle the current key
+//! set refuses.
 //!
 //! The root *private* key is never read here.
 
@@ -34,6 +38,11 @@ const MAX_FILE_BYTES: u64 = 4 << 20;
 
 /// The trust material and signer of one job, all checked.
 pub struct JobKeys {
+    /// The key directory it was loaded from. Before a job publishes its
+    /// bundle it re-reads the key set there ([`JobKeys::check_signer_at`]),
+    /// so a `keys rotate` or `keys revoke` during the job is seen; `None`
+    /// consults only the key set loaded here.
+    pub dir: Option<PathBuf>,
     /// The root public key.
     pub root: PublicKey,
     /// Its PEM file, as shipped in the bundle.
@@ -146,6 +155,7 @@ impl JobKeys {
             ));
         }
         Ok(JobKeys {
+            dir: Some(dir.to_owned()),
             root,
             root_pem,
             keyset_bytes,
@@ -154,6 +164,48 @@ impl JobKeys {
             layout,
             signer: Box::new(signer),
         })
+    }
+}
+
+impl JobKeys {
+    /// Check that the signing key is still valid at `t` (a job passes the
+    /// time it publishes, which is no earlier than any signing time its
+    /// bundle records): per the key set loaded with the job, and per the key
+    /// set now in [`JobKeys::dir`]. A key retired by a `keys rotate`, or
+    /// revoked, while the job ran would make the bundle fail verification
+    /// against the operator's current key set, so the job must not publish
+    /// it. (Re-signing with the new key is not an option: the layout the job
+    /// carries names the key that signed its links.)
+    ///
+    /// # Errors
+    /// `keys.signing_key_invalid` naming the key, the time, the key set and
+    /// why; the errors of reading and verifying the key set again.
+    pub fn check_signer_at(&self, t: DateTime<Utc>) -> Result<()> {
+        let keyid = self.signer.keyid();
+        let invalid = |source: &str, reason: &str| {
+            Error::keys(
+                "keys.signing_key_invalid",
+                format!(
+                    "the signing key {keyid} is not valid at {} per {source}: {reason}; the keys were \
+                     rotated or revoked while the job ran, so its bundle would not verify against the \
+                     current key set. No bundle was written: run the job again to sign with the current key",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                ),
+            )
+        };
+        let check = |keyset: &KeySet, source: &str| match keyset.entry(keyid) {
+            None => Err(invalid(source, "the key set no longer lists it")),
+            Some(entry) => entry
+                .check_valid_at(t)
+                .map_err(|e| invalid(source, &e.to_string())),
+        };
+        check(&self.keyset, "the key set the job started with")?;
+        if let Some(dir) = &self.dir {
+            let path = dir.join(KEYSET);
+            let current = verify_keyset(&read(&path)?, &self.root, &Limits::default())?;
+            check(&current, &path.display().to_string())?;
+        }
+        Ok(())
     }
 }
 
