@@ -10,7 +10,10 @@
 //!   sign; a retired key used after its retirement; swapped layouts. Every
 //!   case fails and names the culprit; the untouched bundle passes;
 //! - rotation: new jobs are signed by the new key, old bundles still verify;
-//! - a gate rejection stops the job with the gate's code and leaves nothing.
+//! - a gate rejection stops the job with the gate's code and leaves nothing;
+//! - `quickstart` (with an installed runtime, and installing one offline
+//!   from a wheel directory) passes the verify command it prints; `train`
+//!   without `--json` shows every epoch; `make.py` regenerates the example.
 //!
 //! Needs root, bwrap, the `veritrain-sandbox` user and the runtime
 //! (scripts/test); skips without them locally and fails under `CI=true`.
@@ -1002,11 +1005,201 @@ fn quickstart_trains_verifies_and_prints_the_verify_command() {
         all.contains("PASSED: all 8 checks passed against the pinned root key"),
         "{all}"
     );
-    assert!(all.contains("veritrain verify "), "{all}");
-    assert!(all.contains("--root-key"), "{all}");
     assert!(all.contains("== Metrics"), "{all}");
+    assert!(!all.contains("cannot show the model card"), "{all}");
     let bundles: Vec<_> = fs::read_dir(dir.path().join("bundles")).unwrap().collect();
     assert_eq!(bundles.len(), 1);
+    run_printed_verify_command(&out);
+}
+
+/// Run the `veritrain verify BUNDLE --root-key ROOT` line that a quickstart
+/// printed for a second person, as printed, and require it to pass.
+fn run_printed_verify_command(quickstart: &Output) {
+    let stdout = String::from_utf8_lossy(&quickstart.stdout);
+    let line = stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("veritrain verify "))
+        .unwrap_or_else(|| panic!("no verify command printed: {stdout}"));
+    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+    assert!(
+        args.len() == 4 && args[2] == "--root-key",
+        "unexpected command {line:?}"
+    );
+    let out = run(veritrain().args(&args));
+    let report = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{line}: {report}");
+    assert!(
+        report.contains("PASSED: all 8 checks passed against the pinned root key"),
+        "{line}: {report}"
+    );
+}
+
+#[test]
+#[ignore = "slow tier: run with --ignored"]
+fn quickstart_installs_a_missing_runtime_offline_from_a_wheel_directory() {
+    // The install branch without a network: pip honours PIP_NO_INDEX and
+    // PIP_FIND_LINKS (crates/runtime/src/install.rs), so the locked wheels
+    // come from the installed runtime's wheel cache, each still checked
+    // against the lock's hashes. About 45 s to install on the development VM.
+    if !available() {
+        return;
+    }
+    let wheels = runtime_dir().join("wheels");
+    let pip = fs::read_dir("/usr/share/python-wheels")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().starts_with("pip-"))
+        })
+        .unwrap_or(false);
+    if !wheels.is_dir() || !pip || !Path::new("/usr/bin/python3.11").exists() {
+        util::require_or_skip(&format!(
+            "an offline install needs {}, Debian's python3.11 and python3-pip-whl",
+            wheels.display()
+        ));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("runtime");
+    let out = run(veritrain()
+        .arg("quickstart")
+        .arg("--dir")
+        .arg(dir.path())
+        .arg("--runtime")
+        .arg(&fresh)
+        .env("PIP_NO_INDEX", "1")
+        .env("PIP_FIND_LINKS", &wheels));
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains("not usable yet ([runtime.not_installed]") && all.contains("installing"),
+        "{all}"
+    );
+    assert!(
+        all.contains("[5/7] installing from the checked wheels"),
+        "{all}"
+    );
+    assert!(
+        all.contains("PASSED: all 8 checks passed against the pinned root key"),
+        "{all}"
+    );
+    // The fresh runtime holds exactly the locked distributions.
+    let distributions = |dir: &Path| {
+        let id: Value =
+            serde_json::from_slice(&fs::read(dir.join("runtime-identity.json")).unwrap()).unwrap();
+        id["distributions"].clone()
+    };
+    assert_eq!(distributions(&fresh), distributions(&runtime_dir()));
+    run_printed_verify_command(&out);
+}
+
+#[test]
+#[ignore = "slow tier: run with --ignored"]
+fn train_without_json_shows_each_epoch_with_loss_and_metrics_and_the_hashing() {
+    if !available() {
+        return;
+    }
+    let (dir, keys) = scratch_with_keys();
+    let bundle = dir.path().join("bundle");
+    let out = run(veritrain()
+        .arg("train")
+        .arg("--model")
+        .arg(example("model.keras"))
+        .arg("--data")
+        .arg(example("data.csv"))
+        .arg("--definition")
+        .arg(example("definition.yaml"))
+        .arg("--job")
+        .arg(example("job.yaml"))
+        .arg("--keys")
+        .arg(&keys)
+        .arg("--out")
+        .arg(&bundle)
+        .arg("--runtime")
+        .arg(runtime_dir()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}", text(&out));
+    // stderr is a pipe here: plain lines, nothing drawn in place.
+    assert!(!stderr.contains('\r'), "{stderr:?}");
+    // examples/quickstart/job.yaml: 10 epochs, each one line with the bar
+    // full, the loss, the accuracy and the validation metrics.
+    let epochs: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("epoch "))
+        .collect();
+    assert_eq!(epochs.len(), 10, "{stderr}");
+    for (i, line) in epochs.iter().enumerate() {
+        assert!(
+            line.contains(&format!("epoch {:>3}/10 [########################]", i + 1))
+                && line.contains("  loss ")
+                && line.contains("  accuracy ")
+                && line.contains("  val_loss "),
+            "{line}"
+        );
+    }
+    for hashed in [
+        "hashed inputs: ",
+        "hashed inputs again: ",
+        "hashed outputs: ",
+    ] {
+        assert!(stderr.contains(hashed), "{hashed:?} missing: {stderr}");
+    }
+    assert!(
+        stderr.contains("final evaluation on 120 held-out examples: "),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("bundle written: "), "{stdout}");
+    assert!(
+        stdout.contains("verify it with: veritrain verify "),
+        "{stdout}"
+    );
+}
+
+#[test]
+#[ignore = "slow tier: run with --ignored"]
+fn make_py_regenerates_the_quickstart_fixtures() {
+    // data.csv byte for byte. model.keras: the same members in the same
+    // order, config.json and the weights byte for byte; metadata.json
+    // differs only in the save date Keras writes (`date_saved`), and the
+    // ZIP entry times differ too, so the archive's bytes are not compared.
+    if !runtime_python().exists() {
+        util::require_or_skip("the trainer runtime is not installed (.venv/runtime)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(std::process::Command::new(runtime_python())
+        .args(["-I", "-B"])
+        .arg(example("make.py"))
+        .arg("--out")
+        .arg(dir.path()));
+    assert!(out.status.success(), "make.py: {}", text(&out));
+    assert!(
+        fs::read(dir.path().join("data.csv")).unwrap() == fs::read(example("data.csv")).unwrap(),
+        "make.py no longer makes examples/quickstart/data.csv"
+    );
+    // Each member's name and SHA-256, metadata.json without its date.
+    const DESCRIBE: &str = r#"
+import hashlib, json, sys, zipfile
+for info in zipfile.ZipFile(sys.argv[1]).infolist():
+    data = zipfile.ZipFile(sys.argv[1]).read(info.filename)
+    if info.filename == "metadata.json":
+        meta = json.loads(data)
+        assert "date_saved" in meta, meta
+        del meta["date_saved"]
+        data = json.dumps(meta, sort_keys=True).encode()
+    print(info.filename, hashlib.sha256(data).hexdigest())
+"#;
+    let describe = |model: &Path| {
+        let out = run(std::process::Command::new(runtime_python())
+            .args(["-I", "-B", "-c", DESCRIBE])
+            .arg(model));
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let made = describe(&dir.path().join("model.keras"));
+    assert_eq!(made.lines().count(), 3, "{made}");
+    assert_eq!(made, describe(&example("model.keras")));
 }
 
 #[test]

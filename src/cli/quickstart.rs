@@ -145,7 +145,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     println!();
     println!("== summary");
-    print_card_highlights(&bundle);
+    match card_highlights(&bundle) {
+        Ok(text) => print!("{text}"),
+        // The bundle verified, so this is unexpected; say so rather than
+        // print a summary that silently lacks the card.
+        Err(why) => eprintln!(
+            "warning: cannot show the model card highlights ({why}); \
+             try `veritrain bom show {}`",
+            bundle.display()
+        ),
+    }
     println!("bundle        {}", bundle.display());
     println!("job           {}", summary.job_id);
     println!(
@@ -168,15 +177,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Model-card highlights from the bundle's AIBoM.
-fn print_card_highlights(bundle: &Path) {
-    let Ok(bytes) = std::fs::read(bundle.join(veritrain_pipeline::bundle::AIBOM)) else {
-        return;
-    };
-    let Ok(bom) = veritrain_bom::read_bom(&bytes) else {
-        return;
-    };
-    for section in veritrain_bom::render::card(&bom).iter().take(3) {
-        print!("{}", veritrain_bom::render::section_text(section));
+/// Model-card highlights from the bundle's AIBoM: the card's first three
+/// sections as text, or why they cannot be shown.
+fn card_highlights(bundle: &Path) -> Result<String, String> {
+    let path = bundle.join(veritrain_pipeline::bundle::AIBOM);
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bom = veritrain_bom::read_bom(&bytes)
+        .map_err(|e| format!("{}: [{}] {e}", path.display(), e.code()))?;
+    Ok(veritrain_bom::render::card(&bom)
+        .iter()
+        .take(3)
+        .map(veritrain_bom::render::section_text)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_highlights_say_why_they_cannot_be_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = card_highlights(dir.path()).unwrap_err();
+        assert!(e.contains("aibom.cdx.json"), "{e}");
+        std::fs::write(dir.path().join("aibom.cdx.json"), b"{").unwrap();
+        let e = card_highlights(dir.path()).unwrap_err();
+        assert!(e.contains("aibom.cdx.json: ["), "{e}");
     }
 }

@@ -2,10 +2,10 @@
 //! attestation) into a signed bundle. Only wires arguments and progress
 //! output to [`veritrain_pipeline::run_job`].
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::{IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use veritrain_bom::input::Organization;
 use veritrain_intake::gate::GateLimits;
@@ -176,48 +176,83 @@ pub fn check_runtime(
     Ok(runtime)
 }
 
-/// Terminal progress: one line per stage, a bar per epoch (redrawn in place
-/// on a terminal, one line per epoch otherwise).
+/// Terminal progress on stderr: one line per stage, a bar per epoch with
+/// its loss and metrics, and hashing progress for large inputs. On a
+/// terminal the epoch bar and the hashing line are redrawn in place; when
+/// stderr is a pipe or a file (CI logs, `2>log`) there is one plain line per
+/// finished epoch, and a hashing line at every further 10 % or every
+/// [`PLAIN_HASH_EVERY`], whichever comes first.
 pub struct Printer {
+    out: Box<dyn Write>,
     tty: bool,
     open_line: bool,
     batch_size: u64,
     steps_per_epoch: Option<u64>,
     epochs: u64,
     initial_epoch: u64,
+    /// Off a terminal: what was hashed when the last hashing line was
+    /// printed, at which tenth, and when.
+    last_hash_line: Option<(&'static str, u64, Instant)>,
 }
+
+/// Off a terminal, the longest wait between two hashing progress lines.
+const PLAIN_HASH_EVERY: Duration = Duration::from_secs(5);
 
 impl Printer {
     pub fn new() -> Printer {
+        Printer::to(Box::new(std::io::stderr()), std::io::stderr().is_terminal())
+    }
+
+    /// A printer writing to `out`, drawing in place when `tty`.
+    fn to(out: Box<dyn Write>, tty: bool) -> Printer {
         Printer {
-            tty: std::io::stderr().is_terminal(),
+            out,
+            tty,
             open_line: false,
             batch_size: 32,
             steps_per_epoch: None,
             epochs: 0,
             initial_epoch: 0,
+            last_hash_line: None,
         }
     }
 
     pub fn line(&mut self, text: &str) {
         self.finish_line();
-        eprintln!("{text}");
+        let _ = writeln!(self.out, "{text}");
     }
 
     fn finish_line(&mut self) {
         if self.open_line {
-            eprintln!();
+            let _ = writeln!(self.out);
             self.open_line = false;
         }
     }
 
     fn redraw(&mut self, text: &str) {
         if self.tty {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K{text}");
-            let _ = err.flush();
+            let _ = write!(self.out, "\r\x1b[2K{text}");
+            let _ = self.out.flush();
             self.open_line = true;
         }
+    }
+
+    /// Off a terminal, whether a hashing line at `pct` % of `what` is due:
+    /// the first one, one at each further tenth, or one after
+    /// [`PLAIN_HASH_EVERY`] without.
+    fn hash_line_due(&mut self, what: &'static str, pct: u64) -> bool {
+        let now = Instant::now();
+        let tenth = pct / 10;
+        let due = match self.last_hash_line {
+            Some((w, t, at)) if w == what => {
+                tenth > t || now.duration_since(at) >= PLAIN_HASH_EVERY
+            }
+            _ => true,
+        };
+        if due {
+            self.last_hash_line = Some((what, tenth, now));
+        }
+        due
     }
 
     fn progress(&mut self, p: &Progress<'_>) {
@@ -241,9 +276,12 @@ impl Printer {
                 ));
             }
             Progress::HashStart { what, bytes } => {
+                self.last_hash_line = None;
                 self.redraw(&format!("  hashing {what} ({}) ...", human_bytes(*bytes)));
             }
             Progress::Hashing { what, done, total } => {
+                // Reported only for inputs over 64 MiB, about five times a
+                // second.
                 let pct = if *total > 0 { done * 100 / total } else { 100 };
                 let text = format!(
                     "  hashing {what}: {} of {} ({pct}%)",
@@ -252,6 +290,8 @@ impl Printer {
                 );
                 if self.tty {
                     self.redraw(&text);
+                } else if self.hash_line_due(what, pct) {
+                    self.line(&text);
                 }
             }
             Progress::HashDone {
@@ -259,6 +299,7 @@ impl Printer {
                 bytes,
                 elapsed,
             } => {
+                self.last_hash_line = None;
                 let secs = elapsed.as_secs_f64();
                 let rate = if secs > 0.0 {
                     format!(", {:.0} MB/s", *bytes as f64 / 1e6 / secs)
@@ -448,5 +489,243 @@ pub fn report_error(e: &veritrain_pipeline::Error, json: bool) {
             }
         });
         println!("{body:#}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! What `veritrain train` prints on stderr, from synthetic progress
+    //! events, on a terminal and off one.
+
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use veritrain_runtime::FitParams;
+
+    use super::*;
+
+    /// A `Write` whose bytes the test reads back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    fn printer(tty: bool) -> (Printer, Captured) {
+        let out = Captured::default();
+        (Printer::to(Box::new(out.clone()), tty), out)
+    }
+
+    fn fit() -> FitParams {
+        FitParams {
+            epochs: 2,
+            batch_size: 32,
+            validation_split: 0.2,
+            initial_epoch: 0,
+            steps_per_epoch: None,
+            validation_steps: None,
+            validation_freq: 1,
+            shuffle: true,
+            seed: 7,
+            split_seed: 7,
+            optimizer: None,
+            loss: None,
+            metrics: None,
+        }
+    }
+
+    fn metrics(pairs: &[(&str, f64)]) -> BTreeMap<String, Option<f64>> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Some(*v)))
+            .collect()
+    }
+
+    /// A two-epoch training run as the trainer reports it: 480 training
+    /// examples in batches of 32 (15 steps), a step event every 5 steps.
+    fn train(p: &mut Printer) {
+        let fit = fit();
+        p.progress(&Progress::Accepted {
+            job_id: "job-1",
+            fit: &fit,
+        });
+        p.progress(&Progress::Stage(Stage::Train));
+        let events = [
+            TrainerEvent::Data {
+                kind: "csv".into(),
+                examples: 600,
+                train: 480,
+                validation: 120,
+            },
+            TrainerEvent::EpochBegin { epoch: 1 },
+            TrainerEvent::Step {
+                epoch: 1,
+                step: 5,
+                loss: Some(1.2),
+                metrics: metrics(&[("accuracy", 0.3)]),
+            },
+            TrainerEvent::Step {
+                epoch: 1,
+                step: 10,
+                loss: Some(0.9),
+                metrics: metrics(&[("accuracy", 0.5)]),
+            },
+            TrainerEvent::Epoch {
+                epoch: 1,
+                metrics: metrics(&[("loss", 0.8), ("accuracy", 0.6), ("val_loss", 0.7)]),
+            },
+            TrainerEvent::EpochBegin { epoch: 2 },
+            TrainerEvent::Step {
+                epoch: 2,
+                step: 5,
+                loss: Some(0.6),
+                metrics: metrics(&[("accuracy", 0.7)]),
+            },
+            TrainerEvent::Epoch {
+                epoch: 2,
+                metrics: metrics(&[("loss", 0.5), ("accuracy", 0.8), ("val_loss", 0.55)]),
+            },
+            TrainerEvent::Evaluation {
+                examples: 120,
+                metrics: metrics(&[("loss", 0.55), ("accuracy", 0.79)]),
+            },
+        ];
+        for e in &events {
+            p.progress(&Progress::Trainer(e));
+        }
+    }
+
+    #[test]
+    fn off_a_terminal_each_epoch_is_one_plain_line_with_its_loss_and_metrics() {
+        let (mut p, out) = printer(false);
+        train(&mut p);
+        let text = out.text();
+        assert!(!text.contains('\r') && !text.contains('\x1b'), "{text:?}");
+        let epochs: Vec<&str> = text.lines().filter(|l| l.contains("epoch ")).collect();
+        assert_eq!(
+            epochs,
+            [
+                "  epoch   1/2 [########################]   15/15  accuracy 0.6000  loss 0.8000  val_loss 0.7000",
+                "  epoch   2/2 [########################]   15/15  accuracy 0.8000  loss 0.5000  val_loss 0.5500",
+            ],
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "final evaluation on 120 held-out examples: accuracy 0.7900, loss 0.5500"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("[2/4] training in the sandbox"), "{text}");
+    }
+
+    #[test]
+    fn on_a_terminal_the_epoch_bar_is_redrawn_in_place_with_the_running_loss() {
+        let (mut p, out) = printer(true);
+        train(&mut p);
+        p.finish_line();
+        let text = out.text();
+        // The step after 10 of 15 batches: 16 of 24 cells filled.
+        assert!(
+            text.contains(
+                "\r\x1b[2K  epoch   1/2 [################........]   10/15  loss 0.9000  accuracy 0.5000"
+            ),
+            "{text:?}"
+        );
+        // Each finished epoch stays on its own line.
+        assert!(
+            text.contains("15/15  accuracy 0.6000  loss 0.8000  val_loss 0.7000\n"),
+            "{text:?}"
+        );
+    }
+
+    /// Hashing 1 GB reported every 2 %, as `run_job` reports inputs over
+    /// 64 MiB.
+    fn hash_a_gigabyte(p: &mut Printer) {
+        let total = 1_000_000_000;
+        p.progress(&Progress::HashStart {
+            what: "inputs",
+            bytes: total,
+        });
+        for pct in (2..=100).step_by(2) {
+            p.progress(&Progress::Hashing {
+                what: "inputs",
+                done: total / 100 * pct,
+                total,
+            });
+        }
+        p.progress(&Progress::HashDone {
+            what: "inputs",
+            bytes: total,
+            elapsed: Duration::from_secs(4),
+        });
+    }
+
+    #[test]
+    fn off_a_terminal_hashing_a_large_input_prints_a_line_every_tenth() {
+        let (mut p, out) = printer(false);
+        hash_a_gigabyte(&mut p);
+        let text = out.text();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut expected = vec!["  hashing inputs: 20.0 MB of 1.00 GB (2%)".to_owned()];
+        expected.extend((1..=9).map(|t| {
+            format!(
+                "  hashing inputs: {}.0 MB of 1.00 GB ({}%)",
+                t * 100,
+                t * 10
+            )
+        }));
+        expected.push("  hashing inputs: 1.00 GB of 1.00 GB (100%)".to_owned());
+        expected.push("  hashed inputs: 1.00 GB in 4.00s, 250 MB/s".to_owned());
+        assert_eq!(lines, expected, "{text}");
+    }
+
+    #[test]
+    fn on_a_terminal_hashing_progress_is_redrawn_in_place() {
+        let (mut p, out) = printer(true);
+        hash_a_gigabyte(&mut p);
+        let text = out.text();
+        assert!(
+            text.starts_with("\r\x1b[2K  hashing inputs (1.00 GB) ..."),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("\r\x1b[2K  hashing inputs: 500.0 MB of 1.00 GB (50%)"),
+            "{text:?}"
+        );
+        assert!(
+            text.ends_with("\n  hashed inputs: 1.00 GB in 4.00s, 250 MB/s\n"),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn off_a_terminal_a_small_input_prints_only_the_hashed_line() {
+        // No `Hashing` events below 64 MiB: the start is not drawn either.
+        let (mut p, out) = printer(false);
+        p.progress(&Progress::HashStart {
+            what: "outputs",
+            bytes: 21_000,
+        });
+        p.progress(&Progress::HashDone {
+            what: "outputs",
+            bytes: 21_000,
+            elapsed: Duration::from_millis(1),
+        });
+        assert_eq!(out.text(), "  hashed outputs: 21.0 kB in 0.00s, 21 MB/s\n");
     }
 }
