@@ -1140,6 +1140,7 @@ fn train_without_json_shows_each_epoch_with_loss_and_metrics_and_the_hashing() {
     for hashed in [
         "hashed inputs: ",
         "hashed inputs again: ",
+        "hashed runtime venv: ",
         "hashed outputs: ",
     ] {
         assert!(stderr.contains(hashed), "{hashed:?} missing: {stderr}");

@@ -411,8 +411,21 @@ pub fn run_job(
     compare_manifests(&input_manifest, &again, "")?;
     let t = Instant::now();
     check_staged(&work, &input_manifest, &data_name, &training)?;
-    check_runtime_unchanged(settings.runtime)?;
     hashing += t.elapsed();
+    let venv_bytes = settings.runtime.identity().tree.stats.bytes;
+    progress(Progress::HashStart {
+        what: "runtime venv",
+        bytes: venv_bytes,
+    });
+    let t = Instant::now();
+    check_runtime_unchanged(settings.runtime)?;
+    let elapsed = t.elapsed();
+    hashing += elapsed;
+    progress(Progress::HashDone {
+        what: "runtime venv",
+        bytes: venv_bytes,
+        elapsed,
+    });
 
     // ---- 4. attest -----------------------------------------------------------
     check_cancel(settings)?;
