@@ -36,7 +36,7 @@ fn shows_the_card_json_and_html() {
     for needle in [
         "AIBoM: flower-thumbnails 0.3.0",
         "== Metrics",
-        "best accuracy (epoch 8)",
+        "validation split (250 examples), best (epoch 8)",
         "== Dataset flowers",
         "daisy, dandelion, roses, sunflowers, tulips",
         "NVIDIA L4",
