@@ -519,13 +519,12 @@ impl Verifier {
     ) -> (Option<PublicKey>, Option<Verified<KeySet>>) {
         let shipped = self.read(TRUST_ROOT).and_then(|b| {
             PublicKey::from_spki_pem(&String::from_utf8_lossy(&b))
-                .map(|k| (k, hex::encode(Sha256::digest(&b))))
                 .map_err(|e| format!("[{}] {e}", e.code()))
         });
         // The one failure that still lets the other checks run: no pin.
         let mut unpinned = 0;
         let root = match (&opts.root, shipped) {
-            (Some(pinned), Ok((shipped, _))) => {
+            (Some(pinned), Ok(shipped)) => {
                 if shipped.keyid() != pinned.keyid() {
                     check.fail_code(
                         TRUST_ROOT,
@@ -544,7 +543,7 @@ impl Verifier {
                 check.fail(TRUST_ROOT, e);
                 pinned.clone()
             }
-            (None, Ok((shipped, file_sha256))) => {
+            (None, Ok(shipped)) => {
                 // Without a pin, a stranger who replaced the trust material
                 // and every signature would pass: the bundle's root key
                 // vouches only for itself.
@@ -553,12 +552,13 @@ impl Verifier {
                     ROOT_NOT_PINNED,
                     format!(
                         "no root key is pinned, so nothing ties this bundle to your operator: its own \
-                         root key {} (sha256 of {TRUST_ROOT}: {file_sha256}) vouches only for itself. \
+                         root key {} (fingerprint, SHA-256 of its DER: {}) vouches only for itself. \
                          Obtain the operator's root public key (ROOT.pub) out of band, check that its \
-                         key ID or sha256 is the one you were given, and pin it with --root-key ROOT.pub \
-                         or VERITRAIN_ROOT_KEY=ROOT.pub. The other checks ran against the bundle's own \
-                         root key.",
-                        shipped.keyid()
+                         key ID or fingerprint is the one you were given, and pin it with --root-key \
+                         ROOT.pub or VERITRAIN_ROOT_KEY=ROOT.pub. The other checks ran against the \
+                         bundle's own root key.",
+                        shipped.keyid(),
+                        der_fingerprint(&shipped).unwrap_or_else(|| "unknown".to_owned())
                     ),
                 );
                 check.detail(format!(
@@ -1529,6 +1529,18 @@ fn chain_culprit(error: &veritrain_attest::Error, link_files: &[String]) -> Stri
         }
         _ => ATTESTATIONS_DIR.to_owned(),
     }
+}
+
+/// SHA-256 of the key's SPKI DER, hex: the fingerprint the web UI's Trust
+/// page shows (and `openssl pkey -pubin -outform DER | sha256sum`).
+fn der_fingerprint(key: &PublicKey) -> Option<String> {
+    use base64::Engine as _;
+    let pem = key.to_spki_pem().ok()?;
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .ok()?;
+    Some(hex::encode(Sha256::digest(der)))
 }
 
 /// The link file of `step` among `link_files`.

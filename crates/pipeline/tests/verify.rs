@@ -433,7 +433,16 @@ fn without_a_pinned_root_the_key_set_check_fails_but_the_others_still_run() {
     assert_eq!(failure.file, ROOT_PUB);
     assert_eq!(failure.code.as_deref(), Some(ROOT_NOT_PINNED));
     let keyid = a().keys.root.public_key().keyid();
-    let fingerprint = sha256_file(&a().bundle.join(ROOT_PUB));
+    // The fingerprint the web UI's Trust page shows: SHA-256 of the DER.
+    let pem = a().keys.root_pem().unwrap();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(
+            pem.lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>(),
+        )
+        .unwrap();
+    let fingerprint = hex::encode(Sha256::digest(der));
     for needle in [
         keyid,
         fingerprint.as_str(),
