@@ -21,7 +21,9 @@
 //!    the key set, and had not expired at the signing time;
 //! 3. `links`: each link is signed by a functionary the layout names for
 //!    its step, the signing key was valid at the signing time, the
-//!    thresholds are met and the artifact rules hold across the chain;
+//!    thresholds are met and the artifact rules hold across the chain.
+//!    Without a verified signing time (the provenance failed) only the
+//!    signatures are checked, and the provenance alone is blamed;
 //! 4. `files`: every file in the bundle is re-hashed; each must match the
 //!    links or be an attestation, and nothing else may be there;
 //! 5. `provenance`: the SLSA provenance envelope's signature (key valid at
@@ -30,11 +32,12 @@
 //!    timestamp), schema, subject, and `aibom.cdx.json` is what was signed;
 //! 7. `manifest`: the dataset manifest's signature, its root digest, its
 //!    subject, and that it is the manifest of the dataset in the bundle;
-//! 8. `consistency`: the digests the AIBoM, the provenance and the links
-//!    name for the same thing agree, and every file the signed AIBoM
-//!    references (the layout, the links, the provenance, the manifest) is
-//!    the one in the bundle; that last part needs only the verified AIBoM,
-//!    so a swapped layout is named even when the links fail;
+//! 8. `consistency`: the links, the provenance and the AIBoM name the same
+//!    job (a signed document of another job is named as the culprit); the
+//!    digests they name for the same thing agree; and every file the signed
+//!    AIBoM references (the layout, the links, the provenance, the
+//!    manifest) is the one in the bundle. That last part needs only the
+//!    verified AIBoM, so a swapped layout is named even when the links fail;
 //! 9. `artifact`: each file the user passed matches something in the
 //!    bundle by digest.
 //!
