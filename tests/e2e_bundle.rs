@@ -206,18 +206,24 @@ fn assert_passes(bundle: &Path, root: &Path) {
     );
 }
 
-/// The bundle fails verification and some failure names `culprit`.
+/// The bundle fails verification and some failure's `file` is `culprit`:
+/// exactly, or one element of a `", "` list (two files that disagree,
+/// either of which may be the changed one). A mention in a message does
+/// not count.
 fn assert_fails_naming(bundle: &Path, root: &Path, culprit: &str, case: &str) {
     let (code, report) = verify(bundle, root, &[]);
     assert_eq!(code, 1, "{case}: verify passed or crashed: {report:#}");
     assert_eq!(report["passed"], false, "{case}");
     let named = report["checks"].as_array().unwrap().iter().any(|c| {
         c["failures"].as_array().unwrap().iter().any(|f| {
-            f["file"].as_str().unwrap().contains(culprit)
-                || f["message"].as_str().unwrap().contains(culprit)
+            f["file"]
+                .as_str()
+                .unwrap()
+                .split(", ")
+                .any(|file| file == culprit)
         })
     });
-    assert!(named, "{case}: no failure names {culprit}: {report:#}");
+    assert!(named, "{case}: no failure's file is {culprit}: {report:#}");
 }
 
 fn in_toto_verify(bundle: &Path) -> Option<Output> {
@@ -588,6 +594,22 @@ fn tamper_matrix_every_file_every_way_fails_and_names_the_file() {
     let scratch = tempfile::tempdir().unwrap();
     let files = bundle_files(&w.a);
     assert_eq!(files.len(), 17);
+    // The files one key directory shares across its jobs (the trust
+    // material and the layout) are replaced by a job's made with another
+    // key directory.
+    let other_keys = scratch.path().join("other-keys");
+    keys_init(&other_keys);
+    let c = scratch.path().join("bundle-c");
+    train(
+        &other_keys,
+        &Job {
+            model: &example("model.keras"),
+            data: &example("data.csv"),
+            definition: &example("definition.yaml"),
+            request: Some(&example("job.yaml")),
+        },
+        &c,
+    );
     let mut cases = 0;
     let mut identical = Vec::new();
     for file in &files {
@@ -611,14 +633,14 @@ fn tamper_matrix_every_file_every_way_fails_and_names_the_file() {
                 }
                 Tamper::Truncate => fs::write(&target, &original[..original.len() / 2]).unwrap(),
                 Tamper::ReplaceFromOtherJob => {
-                    let other = w.b.join(file);
-                    let replacement = fs::read(&other).unwrap();
+                    let mut replacement = fs::read(w.b.join(file)).unwrap();
                     if replacement == original {
                         // The same bytes in both jobs (the trust material
-                        // and layout of one key directory): not a change.
+                        // and layout of one key directory): take the other
+                        // key directory's job's copy.
                         identical.push(file.clone());
-                        fs::remove_dir_all(&copy).unwrap();
-                        continue;
+                        replacement = fs::read(c.join(file)).unwrap();
+                        assert_ne!(replacement, original, "{case}");
                     }
                     fs::write(&target, replacement).unwrap();
                 }
@@ -638,7 +660,7 @@ fn tamper_matrix_every_file_every_way_fails_and_names_the_file() {
             "trust/root.pub"
         ]
     );
-    assert_eq!(cases, 17 * 4 - 3);
+    assert_eq!(cases, 17 * 4);
     // The untouched bundle still passes: no false positives.
     assert_passes(&w.a, &root);
 }
@@ -691,12 +713,16 @@ fn signatures_by_keys_outside_the_key_set_and_foreign_key_sets_fail() {
     let root = root_pub(&w.keys);
     let scratch = tempfile::tempdir().unwrap();
     let stranger = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
-    let link = bundle_files(&w.a)
-        .into_iter()
-        .find(|f| f.starts_with("attestations/run_training."))
-        .unwrap();
+    let link_of = |step: &str| {
+        bundle_files(&w.a)
+            .into_iter()
+            .find(|f| f.starts_with(&format!("attestations/{step}.")))
+            .unwrap()
+    };
+    let (intake, train) = (link_of("intake"), link_of("run_training"));
     for file in [
-        link.as_str(),
+        intake.as_str(),
+        train.as_str(),
         "attestations/provenance.dsse.json",
         "attestations/aibom.dsse.json",
         "attestations/dataset.manifest.dsse.json",
@@ -711,8 +737,8 @@ fn signatures_by_keys_outside_the_key_set_and_foreign_key_sets_fail() {
         }
         assert_fails_naming(&copy, &root, file, &format!("re-signed {file}"));
     }
-    // A key set (and layout) from another key directory: signed by a root
-    // that is not the pinned one.
+    // A key set from another key directory: signed by a root that is not
+    // the pinned one.
     let other_keys = scratch.path().join("other-keys");
     keys_init(&other_keys);
     let copy = scratch.path().join("foreign-keyset");
@@ -727,6 +753,58 @@ fn signatures_by_keys_outside_the_key_set_and_foreign_key_sets_fail() {
     // the pinned root decides.
     fs::copy(other_keys.join("root.pub"), copy.join("trust/root.pub")).unwrap();
     assert_fails_naming(&copy, &root, "trust/root.pub", "foreign root.pub");
+    // The other key directory's layout too: not signed by the pinned root.
+    let copy = scratch.path().join("foreign-layout");
+    copy_dir(&w.a, &copy);
+    fs::copy(
+        other_keys.join("root.layout"),
+        copy.join("attestations/root.layout"),
+    )
+    .unwrap();
+    assert_fails_naming(&copy, &root, "attestations/root.layout", "foreign layout");
+}
+
+#[test]
+#[ignore = "slow tier: run with --ignored"]
+fn artifacts_the_csv_dataset_and_the_trained_model_match_and_another_csv_does_not() {
+    let Some(w) = world() else { return };
+    let root = root_pub(&w.keys);
+    let (code, report) = verify(
+        &w.a,
+        &root,
+        &[&example("data.csv"), &w.a.join("outputs/model.keras")],
+    );
+    assert_eq!(code, 0, "{report:#}");
+    let details: Vec<String> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["id"] == "artifact")
+        .map(|c| c["details"].to_string())
+        .collect();
+    assert_eq!(details.len(), 2);
+    assert!(
+        details[0].contains("the dataset as uploaded (inputs/data.csv)"),
+        "{report:#}"
+    );
+    assert!(details[1].contains("the trained model"), "{report:#}");
+    // Job B's CSV (a subset of the rows) is not this bundle's dataset.
+    let (code, report) = verify(&w.a, &root, &[&w.b.join("inputs/data.csv")]);
+    assert_eq!(code, 1, "{report:#}");
+    let artifact = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "artifact")
+        .unwrap();
+    assert_eq!(artifact["status"], "failed", "{report:#}");
+    assert!(
+        artifact["failures"][0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("bundle-b/inputs/data.csv"),
+        "{report:#}"
+    );
 }
 
 // ----- rotation -------------------------------------------------------------------
@@ -822,6 +900,33 @@ fn rotation_signs_new_jobs_with_the_new_key_and_old_bundles_still_verify() {
         .unwrap();
         assert_fails_naming(&swapped, &root, "attestations/root.layout", case);
     }
+    // A layout equally valid for the new bundle: re-signed by the root for
+    // the same key set (same functionaries) with another expiry. Every
+    // signature holds; the AIBoM's reference to the job's layout names it.
+    let out = run(veritrain()
+        .args(["keys", "layout", "--days", "30", "--dir"])
+        .arg(&keys));
+    assert!(out.status.success(), "{}", text(&out));
+    let resigned = dir.path().join("re-signed-layout");
+    copy_dir(&new, &resigned);
+    fs::copy(
+        keys.join("root.layout"),
+        resigned.join("attestations/root.layout"),
+    )
+    .unwrap();
+    assert_ne!(
+        fs::read(resigned.join("attestations/root.layout")).unwrap(),
+        fs::read(new.join("attestations/root.layout")).unwrap()
+    );
+    assert_fails_naming(
+        &resigned,
+        &root,
+        "attestations/root.layout",
+        "re-signed layout",
+    );
+    let (_, report) = verify(&resigned, &root, &[]);
+    let layout_check = &report["checks"][1];
+    assert_eq!(layout_check["status"], "passed", "{report:#}");
 
     // A key set older than the bundle's, given with --keyset, is refused:
     // a rolled-back key set could hide a revocation.

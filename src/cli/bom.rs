@@ -1,9 +1,12 @@
 //! `veritrain bom show BUNDLE` / `--bom FILE`: show a job's AIBoM as a
 //! model card in the terminal, as its JSON, or as a one-page HTML report.
 //!
-//! From a bundle, the BOM shown is the one inside the signed envelope
+//! From a bundle (a directory, or a bundle ZIP unpacked with the hardened
+//! reader into a temporary directory, as `veritrain verify` does), the BOM
+//! shown is the one inside the signed envelope
 //! (`attestations/aibom.dsse.json`), verified against the bundle's
-//! root-signed key set first (pin the root with `--root-key`); a bare
+//! root-signed key set first (pin the root with `--root-key` or
+//! `VERITRAIN_ROOT_KEY`); a bare
 //! `--bom FILE` is only checked against the CycloneDX 1.6 schema. This
 //! command only wires arguments to [`veritrain_bom`]; the card itself is
 //! [`veritrain_bom::render`].
@@ -27,7 +30,8 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct ShowArgs {
-    /// A job's bundle: the signed AIBoM in it is verified and shown.
+    /// A job's bundle (a directory or a bundle ZIP): the signed AIBoM in it
+    /// is verified and shown.
     #[arg(
         value_name = "BUNDLE",
         required_unless_present = "bom",
@@ -39,7 +43,8 @@ struct ShowArgs {
     #[arg(long, value_name = "FILE")]
     bom: Option<PathBuf>,
     /// With BUNDLE: the operator's root public key to verify the key set
-    /// with (default: the bundle's own trust/root.pub).
+    /// with (default: the file named by VERITRAIN_ROOT_KEY, else the
+    /// bundle's own trust/root.pub, which the card then says).
     #[arg(long, value_name = "ROOT.pub", requires = "bundle")]
     root_key: Option<PathBuf>,
     /// Print the BOM's JSON (as in the file) instead of the card.
@@ -63,8 +68,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let mut header = String::new();
+    // A bundle ZIP is unpacked first; the directory lives until the end.
+    let mut unpacked = None;
+    if let Some(bundle) = args.bundle.as_deref().filter(|b| b.is_file()) {
+        let dir = tempfile::Builder::new()
+            .prefix("veritrain-bom-")
+            .tempdir()?;
+        let dest = dir.path().join("bundle");
+        if let Err(e) = veritrain_pipeline::archive::unpack(bundle, &dest) {
+            let message = format!("{} is not a readable bundle archive: {e}", bundle.display());
+            eprintln!("error[{}]: {message}", e.code());
+            if args.json {
+                let body = serde_json::json!({"error": {"code": e.code(), "message": message}});
+                writeln!(out, "{body}")?;
+            }
+            return Ok(ExitCode::from(1));
+        }
+        unpacked = Some((dir, dest));
+    }
+    let root_key = super::verify::root_key_path(args.root_key.as_deref());
     let read = match (&args.bundle, &args.bom) {
-        (Some(bundle), _) => read_bundle_bom(bundle, args.root_key.as_deref(), &mut header),
+        (Some(bundle), _) => read_bundle_bom(
+            unpacked.as_ref().map_or(bundle.as_path(), |(_, d)| d),
+            bundle,
+            root_key.as_deref(),
+            &mut header,
+        ),
         (None, Some(file)) => veritrain_bom::read_bom_file(file, veritrain_bom::MAX_BOM_FILE_BYTES),
         (None, None) => anyhow::bail!("give a BUNDLE or --bom FILE"),
     };
@@ -104,10 +133,11 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The signed BOM of a bundle, verified against the bundle's key set; the
-/// trust facts go to `header`.
+/// The signed BOM of the bundle in directory `bundle` (named `shown`),
+/// verified against the bundle's key set; the trust facts go to `header`.
 fn read_bundle_bom(
     bundle: &Path,
+    shown: &Path,
     root_key: Option<&Path>,
     header: &mut String,
 ) -> veritrain_bom::Result<(Vec<u8>, veritrain_bom::Bom)> {
@@ -134,11 +164,15 @@ fn read_bundle_bom(
     )?;
     header.push_str(&format!(
         "Signed AIBoM from {}: signature verified, signed by {} (key set version {}, root key {}{})\n\n",
-        bundle.display(),
+        shown.display(),
         signed.signers().join(", "),
         keyset.version,
         root.keyid(),
-        if root_key.is_some() { ", pinned" } else { ", taken from the bundle: pin it with --root-key" }
+        if root_key.is_some() {
+            ", pinned"
+        } else {
+            ", taken from the bundle, NOT pinned: pin it with --root-key ROOT.pub or VERITRAIN_ROOT_KEY"
+        }
     ));
     let bytes = signed.bom_json().as_bytes().to_vec();
     Ok((bytes, signed.bom().clone()))

@@ -1,12 +1,22 @@
 //! `veritrain verify BUNDLE`: check a bundle fully offline and report every
-//! check as ✓ or ✗ ([`veritrain_pipeline::verify_bundle`]). Exit status 0
-//! only when every check passes, 1 when any fails, 2 on a usage error.
+//! check as ✓ (passed), ✗ (failed) or – (not run, because a check it needs
+//! failed) ([`veritrain_pipeline::verify_bundle`]). Exit status 0 only when
+//! every check passes, 1 when any fails (an unreadable bundle archive
+//! included), 2 on a usage error.
+//!
+//! The root key is pinned with `--root-key ROOT.pub` or, failing that, the
+//! file named by `VERITRAIN_ROOT_KEY`; without either the `keyset` check
+//! fails (`verify.root_not_pinned`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use veritrain_attest::keys::PublicKey;
-use veritrain_pipeline::{BundleOptions, HeldArtifact, Report, verify_bundle};
+use veritrain_pipeline::{BundleOptions, CheckStatus, HeldArtifact, Report, verify_bundle};
+
+/// The environment variable naming the pinned root key file, used when
+/// `--root-key` is not given.
+pub const ROOT_KEY_ENV: &str = "VERITRAIN_ROOT_KEY";
 
 /// Arguments of `veritrain verify`.
 #[derive(Debug, clap::Args)]
@@ -16,8 +26,9 @@ pub struct Args {
     /// intake ZIP reader into a temporary directory first.
     bundle: PathBuf,
     /// The operator's root public key (SPKI PEM), received through a
-    /// channel you trust. Without it, the bundle's own trust/root.pub is
-    /// used and the report says so.
+    /// channel you trust. Default: the file named by VERITRAIN_ROOT_KEY.
+    /// Without either, verification fails (verify.root_not_pinned): the
+    /// bundle's own trust/root.pub proves only that it agrees with itself.
     #[arg(long, value_name = "ROOT.pub")]
     root_key: Option<PathBuf>,
     /// A model or dataset you hold (a file, or a dataset directory): it
@@ -34,19 +45,28 @@ pub struct Args {
     json: bool,
 }
 
+/// The pinned root key file: `--root-key`, else `VERITRAIN_ROOT_KEY`.
+pub fn root_key_path(flag: Option<&Path>) -> Option<PathBuf> {
+    flag.map(Path::to_owned).or_else(|| {
+        std::env::var_os(ROOT_KEY_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+}
+
+/// Read a pinned root key file.
+pub fn read_root_key(path: &Path) -> anyhow::Result<PublicKey> {
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the root key {}: {e}", path.display()))?;
+    PublicKey::from_spki_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("{}: [{}] {e}", path.display(), e.code()))
+}
+
 /// Run `veritrain verify`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let root = match &args.root_key {
-        Some(path) => {
-            let pem = std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("cannot read the root key {}: {e}", path.display()))?;
-            Some(
-                PublicKey::from_spki_pem(&pem)
-                    .map_err(|e| anyhow::anyhow!("{}: [{}] {e}", path.display(), e.code()))?,
-            )
-        }
-        None => None,
-    };
+    let root = root_key_path(args.root_key.as_deref())
+        .map(|p| read_root_key(&p))
+        .transpose()?;
     let keyset = match &args.keyset {
         Some(path) => Some(
             std::fs::read(path)
@@ -62,11 +82,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .tempdir()?;
         let dest = dir.path().join("bundle");
         if let Err(e) = veritrain_pipeline::archive::unpack(&args.bundle, &dest) {
-            anyhow::bail!(
-                "{} is not a readable bundle archive: [{}] {e}",
-                args.bundle.display(),
-                e.code()
-            );
+            // A bundle that cannot be read fails verification like any
+            // other: a ✗ line naming the archive, exit 1.
+            let report = Report::unreadable_archive(&args.bundle, e.code(), e.to_string());
+            print_report(&report, args.json)?;
+            return Ok(ExitCode::from(1));
         }
         Some((dir, dest))
     } else {
@@ -85,15 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
     );
     report.bundle = args.bundle.clone();
-    if args.json {
-        let mut body = serde_json::to_value(&report)?;
-        if let Some(obj) = body.as_object_mut() {
-            obj.insert("passed".into(), report.passed().into());
-        }
-        println!("{body:#}");
-    } else {
-        print!("{}", render(&report));
-    }
+    print_report(&report, args.json)?;
     Ok(if report.passed() {
         ExitCode::SUCCESS
     } else {
@@ -101,14 +113,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The report as text: one ✓/✗ line per check, its facts and failures.
+fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
+    if json {
+        let mut body = serde_json::to_value(report)?;
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("passed".into(), report.passed().into());
+        }
+        println!("{body:#}");
+    } else {
+        print!("{}", render(report));
+    }
+    Ok(())
+}
+
+/// The report as text: one line per check (✓ passed, ✗ failed, – not
+/// run), its facts and failures, and a verdict that counts failed and
+/// not-run checks apart.
 pub fn render(report: &Report) -> String {
     let mut out = format!("verifying {}\n", report.bundle.display());
     if let Some(job) = &report.job_id {
         out.push_str(&format!("  job {job}\n"));
     }
     for check in &report.checks {
-        let mark = if check.ok { "✓" } else { "✗" };
+        let mark = match check.status {
+            CheckStatus::Passed => "✓",
+            CheckStatus::Failed => "✗",
+            CheckStatus::NotRun => "–",
+        };
         out.push_str(&format!("{mark} {:<12} {}\n", check.id, check.title));
         for d in &check.details {
             out.push_str(&format!("      {d}\n"));
@@ -116,26 +147,37 @@ pub fn render(report: &Report) -> String {
         for f in &check.failures {
             out.push_str(&format!("      ✗ {}: {}\n", f.file, f.message));
         }
+        if let Some(needs) = &check.needs {
+            let what = if check.details.is_empty() && check.failures.is_empty() {
+                "not run"
+            } else {
+                "the rest not run"
+            };
+            out.push_str(&format!("      – {what} (needs {needs})\n"));
+        }
     }
     for n in &report.notes {
         out.push_str(&format!("note: {n}\n"));
     }
-    let failed = report.checks.iter().filter(|c| !c.ok).count();
     if report.passed() {
         out.push_str(&format!(
-            "PASSED: all {} checks passed{}\n",
-            report.checks.len(),
-            if report.root_pinned {
-                " against the pinned root key"
-            } else {
-                " (root key NOT pinned)"
-            }
-        ));
-    } else {
-        out.push_str(&format!(
-            "FAILED: {failed} of {} checks failed\n",
+            "PASSED: all {} checks passed against the pinned root key\n",
             report.checks.len()
         ));
+    } else {
+        let plural = |n: usize| if n == 1 { "check" } else { "checks" };
+        let failed = report.count(CheckStatus::Failed);
+        let mut parts = vec![format!("{failed} {} failed", plural(failed))];
+        for (status, what) in [
+            (CheckStatus::NotRun, "not run"),
+            (CheckStatus::Passed, "passed"),
+        ] {
+            let n = report.count(status);
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        out.push_str(&format!("FAILED: {}\n", parts.join(", ")));
     }
     out
 }

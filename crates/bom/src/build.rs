@@ -47,6 +47,8 @@ pub mod refs {
     pub const BASE_MODEL: &str = "base-model";
     /// The dataset definition file.
     pub const DEFINITION: &str = "dataset-definition";
+    /// The job request file.
+    pub const JOB_REQUEST: &str = "job-request";
     /// The training runtime.
     pub const RUNTIME: &str = "runtime";
     /// Python.
@@ -101,6 +103,7 @@ pub fn build_bom(input: &BomInput) -> Result<Bom> {
     let mut components = vec![base_model_component(input)];
     components.extend(input.datasets.iter().map(dataset_component));
     components.push(definition_component(&input.definition));
+    components.push(job_request_component(&input.job_request));
     components.push(runtime_component(input));
     components.extend(platform_components(input));
 
@@ -303,8 +306,17 @@ fn check_input(input: &BomInput) -> Result<()> {
             ));
         }
     }
-    if let Some(f) = &input.trained_model.metrics_file {
-        check_file("trained_model.metrics_file", f)?;
+    for (field, f) in [
+        (
+            "trained_model.metrics_file",
+            &input.trained_model.metrics_file,
+        ),
+        ("trained_model.split_file", &input.trained_model.split_file),
+        ("trained_model.log_file", &input.trained_model.log_file),
+    ] {
+        if let Some(f) = f {
+            check_file(field, f)?;
+        }
     }
     check_file("base_model.file", &input.base_model.file)?;
     check_text(
@@ -335,6 +347,7 @@ fn check_input(input: &BomInput) -> Result<()> {
         check_file(&format!("{at}.manifest.file"), &d.manifest.file)?;
     }
     check_file("definition", &input.definition)?;
+    check_file("job_request", &input.job_request)?;
     let env = &input.environment;
     check_text("environment.python_version", &env.python_version)?;
     check_text("environment.os.name", &env.os.name)?;
@@ -345,6 +358,10 @@ fn check_input(input: &BomInput) -> Result<()> {
             "must be a positive number",
         ));
     }
+    check_sha256_field(
+        "environment.runtime_tree_root_sha256",
+        &env.runtime_tree_root_sha256,
+    )?;
     let mut purls = BTreeSet::new();
     for (i, p) in env.packages.iter().enumerate() {
         let at = format!("environment.packages[{i}]");
@@ -378,6 +395,35 @@ fn check_input(input: &BomInput) -> Result<()> {
     for k in training.fit_params.keys() {
         check_text("training.fit_params", k)?;
     }
+    if let Some(c) = &training.compile {
+        check_text("training.compile.source", &c.source)?;
+        check_text("training.compile.optimizer", &c.optimizer)?;
+        check_text("training.compile.loss", &c.loss)?;
+        if c.learning_rate.is_some_and(|v| !v.is_finite()) {
+            return Err(Error::input(
+                "training.compile.learning_rate",
+                "must be a finite number",
+            ));
+        }
+    }
+    if let Some(sp) = &training.split {
+        check_text("training.split.algorithm", &sp.algorithm)?;
+        if !(0.0..1.0).contains(&sp.validation_fraction) {
+            return Err(Error::input(
+                "training.split.validation_fraction",
+                "must be a number in [0, 1)",
+            ));
+        }
+        if sp.train + sp.validation != sp.examples {
+            return Err(Error::input(
+                "training.split",
+                format!(
+                    "train ({}) and validation ({}) do not add up to the examples ({})",
+                    sp.train, sp.validation, sp.examples
+                ),
+            ));
+        }
+    }
     let mut metric_names = BTreeSet::new();
     for (i, m) in training.metrics.iter().enumerate() {
         check_text(&format!("training.metrics[{i}].name"), &m.name)?;
@@ -404,7 +450,7 @@ fn check_input(input: &BomInput) -> Result<()> {
     let usage = &training.usage;
     for (field, v) in [
         ("training.usage.wall_seconds", Some(usage.wall_seconds)),
-        ("training.usage.cpu_seconds", Some(usage.cpu_seconds)),
+        ("training.usage.cpu_seconds", usage.cpu_seconds),
         ("training.usage.gpu_seconds", usage.gpu_seconds),
         ("training.usage.energy_kwh", usage.energy_kwh),
     ] {
@@ -492,8 +538,10 @@ fn tensor_format(t: &TensorSpec) -> String {
         s.push_str(name);
         s.push_str(": ");
     }
-    s.push_str(&t.dtype);
-    s.push(' ');
+    if let Some(dtype) = &t.dtype {
+        s.push_str(dtype);
+        s.push(' ');
+    }
     s.push_str(&shape_text(&t.shape));
     if let Some(d) = &t.description {
         s.push_str(" (");
@@ -547,8 +595,11 @@ fn architecture_text(scan: &ModelScan) -> Option<String> {
         })
         .collect();
     let mut s = format!(
-        "Keras {} model{}: {}",
-        scan.model_class.as_deref().unwrap_or("(unknown class)"),
+        "Keras {}model{}: {}",
+        scan.model_class
+            .as_ref()
+            .map(|c| format!("{c} "))
+            .unwrap_or_default(),
         scan.model_name
             .as_ref()
             .map(|n| format!(" {n:?}"))
@@ -677,20 +728,18 @@ fn model_card(input: &BomInput) -> Result<ModelCard> {
         .map(|l| Property::new(props::ARCH_LAYER, layer_text(l)))
         .collect();
     for m in &input.training.metrics {
-        let goal = match m.goal {
-            Goal::Minimize => "minimize",
-            Goal::Maximize => "maximize",
-        };
-        card_props.push(Property::new(
-            format!("{}{}", props::METRIC_GOAL_PREFIX, m.name),
-            goal,
-        ));
+        if let Some(goal) = m.goal {
+            card_props.push(Property::new(
+                format!("{}{}", props::METRIC_GOAL_PREFIX, m.name),
+                goal.as_str(),
+            ));
+        }
     }
     for e in &input.training.history {
         for (key, v) in &e.logs {
             card_props.push(Property::new(
                 format!("{}{}:{key}", props::EPOCH_PREFIX, e.epoch),
-                number_text(*v),
+                logged_text(*v),
             ));
         }
     }
@@ -707,8 +756,19 @@ fn model_card(input: &BomInput) -> Result<ModelCard> {
     })
 }
 
-/// The values of log `key` over the epochs that logged it.
-fn series(input: &BomInput, key: &str) -> Vec<(u32, f64)> {
+/// A logged value as property text; [`NON_FINITE`] where the trainer could
+/// only write `null`.
+fn logged_text(v: Option<f64>) -> String {
+    v.map_or_else(|| NON_FINITE.to_owned(), number_text)
+}
+
+/// The text of a logged value that was not finite (NaN or an infinity,
+/// which the trainer's JSON writes as `null`).
+pub const NON_FINITE: &str = "non-finite";
+
+/// The values of log `key` over the epochs that logged it (`None`: not
+/// finite).
+fn logged(input: &BomInput, key: &str) -> Vec<(u32, Option<f64>)> {
     input
         .training
         .history
@@ -717,15 +777,41 @@ fn series(input: &BomInput, key: &str) -> Vec<(u32, f64)> {
         .collect()
 }
 
+/// The finite values of log `key`, for the chart and for "best".
+fn series(input: &BomInput, key: &str) -> Vec<(u32, f64)> {
+    logged(input, key)
+        .into_iter()
+        .filter_map(|(e, v)| Some((e, v.filter(|v| v.is_finite())?)))
+        .collect()
+}
+
 fn validation_key(metric: &str) -> String {
     format!("val_{metric}")
 }
 
+/// `validation split (120 examples)`: a slice and, where the split is
+/// known, its size.
+fn slice_name(input: &BomInput, slice: &str) -> String {
+    let size = input.training.split.as_ref().map(|s| match slice {
+        "train" => s.train,
+        _ => s.validation,
+    });
+    match size {
+        Some(n) => format!("{slice} split ({n} examples)"),
+        None => format!("{slice} split"),
+    }
+}
+
+/// For each compiled metric: per slice (train, validation) the value of the
+/// last epoch that logged it and the best finite value by the metric's goal
+/// (none when the goal is unknown); then the final evaluation on the whole
+/// validation split. `type` is always the metric's name; which value it is
+/// goes into `slice`.
 fn performance_metrics(input: &BomInput) -> Vec<PerformanceMetric> {
-    let metric = |ty: String, value: f64, slice: &str| PerformanceMetric {
-        metric_type: Some(ty),
-        value: Some(number_text(value)),
-        slice: Some(slice.to_owned()),
+    let metric = |name: &str, value: String, slice: String| PerformanceMetric {
+        metric_type: Some(name.to_owned()),
+        value: Some(value),
+        slice: Some(slice),
         confidence_interval: None,
     };
     let mut out = Vec::new();
@@ -734,24 +820,58 @@ fn performance_metrics(input: &BomInput) -> Vec<PerformanceMetric> {
             ("train", m.name.clone()),
             ("validation", validation_key(&m.name)),
         ] {
-            let values = series(input, &key);
-            if let Some(&(_, last)) = values.last() {
-                out.push(metric(m.name.clone(), last, slice));
+            let name = slice_name(input, slice);
+            if let Some(&(epoch, last)) = logged(input, &key).last() {
+                out.push(metric(
+                    &m.name,
+                    logged_text(last),
+                    format!("{name}, final (epoch {epoch})"),
+                ));
             }
-            let best = values.iter().filter(|(_, v)| v.is_finite()).fold(
-                None::<(u32, f64)>,
-                |best, &(e, v)| match best {
+            let Some(goal) = m.goal else { continue };
+            let best = series(input, &key)
+                .into_iter()
+                .fold(None::<(u32, f64)>, |best, (e, v)| match best {
                     Some((_, b))
-                        if (m.goal == Goal::Minimize && v >= b)
-                            || (m.goal == Goal::Maximize && v <= b) =>
+                        if (goal == Goal::Minimize && v >= b)
+                            || (goal == Goal::Maximize && v <= b) =>
                     {
                         best
                     }
                     _ => Some((e, v)),
-                },
-            );
+                });
             if let Some((epoch, v)) = best {
-                out.push(metric(format!("best {} (epoch {epoch})", m.name), v, slice));
+                out.push(metric(
+                    &m.name,
+                    number_text(v),
+                    format!("{name}, best (epoch {epoch})"),
+                ));
+            }
+        }
+    }
+    if let Some(ev) = &input.training.final_evaluation {
+        let slice = format!(
+            "{} split ({} examples), full evaluation of the trained model after training",
+            ev.split, ev.examples
+        );
+        // Compiled metrics in their order first, then anything else the
+        // evaluation returned.
+        let mut names: Vec<&str> = input
+            .training
+            .metrics
+            .iter()
+            .map(|m| m.name.as_str())
+            .filter(|n| ev.metrics.contains_key(*n))
+            .collect();
+        names.extend(
+            ev.metrics
+                .keys()
+                .map(String::as_str)
+                .filter(|k| !input.training.metrics.iter().any(|m| m.name == *k)),
+        );
+        for name in names {
+            if let Some(v) = ev.metrics.get(name) {
+                out.push(metric(name, logged_text(*v), slice.clone()));
             }
         }
     }
@@ -812,10 +932,13 @@ fn curves_graphic(input: &BomInput) -> GraphicsCollection {
 fn considerations(input: &BomInput) -> Considerations {
     let req = &input.request;
     let usage = &input.training.usage;
-    let mut env_props = vec![
-        Property::new(props::TRAINING_WALL, number_text(usage.wall_seconds)),
-        Property::new(props::TRAINING_CPU, number_text(usage.cpu_seconds)),
-    ];
+    let mut env_props = vec![Property::new(
+        props::TRAINING_WALL,
+        number_text(usage.wall_seconds),
+    )];
+    if let Some(c) = usage.cpu_seconds {
+        env_props.push(Property::new(props::TRAINING_CPU, number_text(c)));
+    }
     if let Some(g) = usage.gpu_seconds {
         env_props.push(Property::new(props::TRAINING_GPU, number_text(g)));
     }
@@ -835,7 +958,8 @@ fn considerations(input: &BomInput) -> Considerations {
                 energy_providers: vec![EnergyProvider {
                     organization: organization(&input.supplier),
                     // The operator's energy mix is not something the worker
-                    // observes.
+                    // observes; `unknown` is the schema's own value for
+                    // that (the field is required).
                     energy_source: "unknown".to_owned(),
                     energy_provided: measure.clone(),
                 }],
@@ -1033,6 +1157,25 @@ fn definition_component(f: &FileDigest) -> Component {
     c
 }
 
+fn job_request_component(f: &FileDigest) -> Component {
+    let mut c = file_component(ComponentType::Data, refs::JOB_REQUEST, f);
+    c.description = Some(
+        "The job request the job was submitted with: the model's metadata and the fit parameters."
+            .to_owned(),
+    );
+    c.data = vec![ComponentData {
+        bom_ref: None,
+        data_type: DataType::Configuration,
+        name: Some("job request".to_owned()),
+        contents: None,
+        classification: None,
+        sensitive_data: Vec::new(),
+        description: None,
+        governance: None,
+    }];
+    c
+}
+
 fn runtime_component(input: &BomInput) -> Component {
     let env = &input.environment;
     let mut c = Component::new(ComponentType::Platform, "veritrain training runtime");
@@ -1041,6 +1184,9 @@ fn runtime_component(input: &BomInput) -> Component {
         "The sandboxed Python runtime the trainer ran in, with the limits the sandbox set."
             .to_owned(),
     );
+    // The runtime is a tree of files; its identity is the root digest of
+    // their manifest, the digest the SLSA provenance gives it too.
+    c.hashes = vec![Hash::sha256(&env.runtime_tree_root_sha256)];
 
     let mut python = Component::new(ComponentType::Platform, "python");
     python.bom_ref = Some(refs::PYTHON.to_owned());
@@ -1048,7 +1194,7 @@ fn runtime_component(input: &BomInput) -> Component {
 
     let mut os = Component::new(ComponentType::OperatingSystem, &env.os.name);
     os.bom_ref = Some(refs::OS.to_owned());
-    os.version = Some(env.os.version.clone());
+    os.version = env.os.version.clone();
     if let Some(k) = &env.os.kernel {
         os.properties.push(Property::new(props::OS_KERNEL, k));
     }
@@ -1088,9 +1234,13 @@ fn runtime_component(input: &BomInput) -> Component {
     c.components = parts;
 
     c.properties.push(Property::new(
-        props::MEMORY_LIMIT,
-        env.memory_limit_bytes.to_string(),
+        props::RUNTIME_TREE_ROOT,
+        &env.runtime_tree_root_sha256,
     ));
+    if let Some(m) = env.memory_limit_bytes {
+        c.properties
+            .push(Property::new(props::MEMORY_LIMIT, m.to_string()));
+    }
     c.properties.push(Property::new(
         props::CPU_CORES_LIMIT,
         number_text(env.cpu.cores_limit),
@@ -1149,6 +1299,7 @@ fn dependencies(input: &BomInput) -> Vec<Dependency> {
     model_deps.extend(input.datasets.iter().map(|d| refs::dataset(&d.name)));
     model_deps.extend([
         refs::DEFINITION.to_owned(),
+        refs::JOB_REQUEST.to_owned(),
         refs::RUNTIME.to_owned(),
         refs::TRAINER.to_owned(),
     ]);
@@ -1204,6 +1355,97 @@ fn task(bom_ref: &str, uid: &str, types: Vec<TaskType>, span: &Span) -> Task {
     }
 }
 
+fn parameter(name: impl Into<String>, v: &Value) -> Parameter {
+    Parameter {
+        name: Some(name.into()),
+        value: Some(value_text(v)),
+        data_type: Some(json_type(v).to_owned()),
+    }
+}
+
+/// The train task's typed parameters and its properties: every fit
+/// parameter as passed to the trainer (`<name>`, `veritrain:fit:<name>`),
+/// the compile settings as used (`compile.*`, `veritrain:compile:<path>`),
+/// the split (`split.*`, `veritrain:split:<key>`) and the steps run.
+fn train_parameters(t: &crate::input::Training) -> (Vec<Parameter>, Vec<Property>) {
+    let mut params = Vec::new();
+    let mut out = Vec::new();
+    for (k, v) in &t.fit_params {
+        params.push(parameter(k, v));
+        out.push(Property::new(
+            format!("{}{k}", props::FIT_PREFIX),
+            value_text(v),
+        ));
+    }
+    if let Some(c) = &t.compile {
+        let mut typed = vec![
+            ("source", Value::from(c.source.clone())),
+            ("optimizer", Value::from(c.optimizer.clone())),
+        ];
+        if let Some(lr) = c.learning_rate {
+            typed.push(("learning_rate", float_value(lr)));
+        }
+        typed.push(("loss", Value::from(c.loss.clone())));
+        typed.push(("metrics", Value::from(c.metrics.clone())));
+        for (k, v) in &typed {
+            params.push(parameter(format!("compile.{k}"), v));
+        }
+        if c.record.is_null() {
+            for (k, v) in &typed {
+                out.push(Property::new(
+                    format!("{}{k}", props::COMPILE_PREFIX),
+                    value_text(v),
+                ));
+            }
+        } else {
+            flatten(props::COMPILE_PREFIX, &c.record, &mut out);
+        }
+    }
+    if let Some(s) = &t.split {
+        let mut fields = vec![
+            ("algorithm", Value::from(s.algorithm.clone())),
+            ("seed", Value::from(s.seed)),
+            ("validation_fraction", float_value(s.validation_fraction)),
+            ("examples", Value::from(s.examples)),
+            ("train", Value::from(s.train)),
+            ("validation", Value::from(s.validation)),
+        ];
+        for (k, v) in [
+            ("train_indices_sha256", &s.train_indices_sha256),
+            ("validation_indices_sha256", &s.validation_indices_sha256),
+        ] {
+            if let Some(d) = v {
+                fields.push((k, Value::from(d.clone())));
+            }
+        }
+        for (k, v) in fields {
+            if matches!(k, "algorithm" | "seed" | "train" | "validation") {
+                let name = match k {
+                    "train" => "split.train_examples".to_owned(),
+                    "validation" => "split.validation_examples".to_owned(),
+                    other => format!("split.{other}"),
+                };
+                params.push(parameter(name, &v));
+            }
+            out.push(Property::new(
+                format!("{}{k}", props::SPLIT_PREFIX),
+                value_text(&v),
+            ));
+        }
+    }
+    if let Some(n) = t.steps_run {
+        params.push(parameter("steps_run", &Value::from(n)));
+        out.push(Property::new(props::TRAINING_STEPS, n.to_string()));
+    }
+    (params, out)
+}
+
+/// A float as a JSON number (`null` if not finite, which the checks
+/// refuse before).
+fn float_value(v: f64) -> Value {
+    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+}
+
 fn formula(input: &BomInput) -> Formula {
     let dataset_refs: Vec<String> = input
         .datasets
@@ -1215,6 +1457,7 @@ fn formula(input: &BomInput) -> Formula {
     let mut intake_in = vec![resource(refs::BASE_MODEL)];
     intake_in.extend(dataset_refs.iter().map(|r| resource(r)));
     intake_in.push(resource(refs::DEFINITION));
+    intake_in.push(resource(refs::JOB_REQUEST));
     let intake_out = input
         .datasets
         .iter()
@@ -1232,39 +1475,45 @@ fn formula(input: &BomInput) -> Formula {
     train_in.extend(dataset_refs.iter().map(|r| resource(r)));
     train_in.extend([
         resource(refs::DEFINITION),
+        resource(refs::JOB_REQUEST),
         resource(refs::RUNTIME),
         resource(refs::TRAINER),
     ]);
-    let fit = &input.training.fit_params;
-    if !fit.is_empty() {
-        train_in.push(TaskInput::Parameters(
-            fit.iter()
-                .map(|(k, v)| Parameter {
-                    name: Some(k.clone()),
-                    value: Some(value_text(v)),
-                    data_type: Some(json_type(v).to_owned()),
-                })
-                .collect(),
-        ));
+    let (params, train_props) = train_parameters(&input.training);
+    if !params.is_empty() {
+        train_in.push(TaskInput::Parameters(params));
     }
-    let fit_props = fit
-        .iter()
-        .map(|(k, v)| Property::new(format!("{}{k}", props::FIT_PREFIX), value_text(v)))
-        .collect();
     let mut train_out = vec![output(
         OutputType::Artifact,
         ResourceReference::Ref(refs::MODEL.to_owned()),
     )];
-    if let Some(m) = &input.trained_model.metrics_file {
-        train_out.push(output(
+    let tm = &input.trained_model;
+    for (file, ty, ref_type, comment) in [
+        (
+            &tm.metrics_file,
             OutputType::Metrics,
-            ResourceReference::ExternalReference(ExternalReference {
-                url: m.name.clone(),
-                comment: Some("per-epoch metrics written by the trainer".to_owned()),
-                reference_type: "quality-metrics".to_owned(),
-                hashes: vec![Hash::sha256(&m.sha256)],
-            }),
-        ));
+            "quality-metrics",
+            "per-epoch metrics, compile settings, split and final evaluation written by the trainer",
+        ),
+        (
+            &tm.split_file,
+            OutputType::Evidence,
+            "evidence",
+            "the train/validation split: the indices of every example, written by the trainer",
+        ),
+        (&tm.log_file, OutputType::Log, "log", "the trainer's log"),
+    ] {
+        if let Some(f) = file {
+            train_out.push(output(
+                ty,
+                ResourceReference::ExternalReference(ExternalReference {
+                    url: f.name.clone(),
+                    comment: Some(comment.to_owned()),
+                    reference_type: ref_type.to_owned(),
+                    hashes: vec![Hash::sha256(&f.sha256)],
+                }),
+            ));
+        }
     }
 
     // attest: the model in, the signed documents out.
@@ -1289,7 +1538,7 @@ fn formula(input: &BomInput) -> Formula {
         Task {
             inputs: train_in,
             outputs: train_out,
-            properties: fit_props,
+            properties: train_props,
             ..task(refs::TASK_TRAIN, "train", vec![TaskType::Build], &t.train)
         },
         Task {

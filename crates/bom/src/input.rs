@@ -39,6 +39,9 @@ pub struct BomInput {
     pub datasets: Vec<Dataset>,
     /// The dataset definition file.
     pub definition: FileDigest,
+    /// The job request file (`inputs/job.yaml`): model metadata and fit
+    /// parameters as the user submitted them.
+    pub job_request: FileDigest,
     /// Where training ran.
     pub environment: Environment,
     /// The platform code that ran the job.
@@ -218,6 +221,13 @@ pub struct TrainedModel {
     /// The trainer's metrics file, if it wrote one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_file: Option<FileDigest>,
+    /// The trainer's record of the train/validation split (the indices of
+    /// each example), if it wrote one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_file: Option<FileDigest>,
+    /// The trainer's log, if it wrote one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<FileDigest>,
 }
 
 /// A model input or output.
@@ -227,8 +237,9 @@ pub struct TensorSpec {
     /// Its name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Element type (`float32`, `int64`, `string`).
-    pub dtype: String,
+    /// Element type (`float32`, `int64`, `string`), where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
     /// Shape; `null` for a dimension that varies (the batch).
     pub shape: Vec<Option<u64>>,
     /// What it holds (columns, image size, class names).
@@ -466,13 +477,18 @@ pub struct Environment {
     pub os: OperatingSystem,
     /// CPU.
     pub cpu: Cpu,
-    /// Memory the sandbox allowed, in bytes.
-    pub memory_limit_bytes: u64,
+    /// Memory the sandbox allowed, in bytes (the host's memory where the
+    /// sandbox set no limit); `None` when neither is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit_bytes: Option<u64>,
     /// GPUs the sandbox exposed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gpus: Vec<Gpu>,
     /// Every runtime package.
     pub packages: Vec<Package>,
+    /// Root digest (hex) of the runtime tree's per-file manifest: the
+    /// runtime's identity, as the provenance names it.
+    pub runtime_tree_root_sha256: String,
     /// The sandbox policy's facts (namespaces, seccomp, network, limits):
     /// `serde_json::to_value` of `veritrain_sandbox::PolicyFacts`; every
     /// leaf becomes one property.
@@ -486,8 +502,9 @@ pub struct Environment {
 pub struct OperatingSystem {
     /// Name, e.g. `Debian GNU/Linux`.
     pub name: String,
-    /// Version, e.g. `12`.
-    pub version: String,
+    /// Version, e.g. `12`, where the host says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// Kernel release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<String>,
@@ -566,6 +583,99 @@ pub enum Goal {
     Maximize,
 }
 
+/// Metrics whose smaller values are better: the losses and error metrics
+/// of Keras, by their function names and short names.
+const MINIMIZE: &[&str] = &[
+    "loss",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "binary_focal_crossentropy",
+    "categorical_focal_crossentropy",
+    "mean_squared_error",
+    "mse",
+    "mean_absolute_error",
+    "mae",
+    "root_mean_squared_error",
+    "rmse",
+    "mean_absolute_percentage_error",
+    "mape",
+    "mean_squared_logarithmic_error",
+    "msle",
+    "kl_divergence",
+    "kld",
+    "kullback_leibler_divergence",
+    "poisson",
+    "logcosh",
+    "log_cosh",
+    "huber",
+    "huber_loss",
+    "hinge",
+    "squared_hinge",
+    "categorical_hinge",
+];
+
+/// Metrics whose larger values are better.
+const MAXIMIZE: &[&str] = &[
+    "accuracy",
+    "acc",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "auc",
+    "precision",
+    "recall",
+    "f1_score",
+    "fbeta_score",
+    "r2_score",
+    // The metric (not the loss of the same name, which Keras negates).
+    "cosine_similarity",
+    "iou",
+    "mean_iou",
+    "binary_iou",
+    "one_hot_iou",
+    "one_hot_mean_iou",
+    "precision_at_recall",
+    "recall_at_precision",
+    "sensitivity_at_specificity",
+    "specificity_at_sensitivity",
+];
+
+impl Goal {
+    /// The direction of a metric Keras logged under `name`, from an
+    /// explicit table of Keras metric and loss names (function names and
+    /// short names). Keras numbers a second metric of the same name
+    /// (`auc_1`); that suffix is ignored. `None` for a name the table does
+    /// not hold: the BOM then names no "best" value rather than guessing.
+    pub fn of_metric(name: &str) -> Option<Goal> {
+        let lookup = |n: &str| {
+            if MINIMIZE.contains(&n) {
+                Some(Goal::Minimize)
+            } else if MAXIMIZE.contains(&n) {
+                Some(Goal::Maximize)
+            } else {
+                None
+            }
+        };
+        lookup(name).or_else(|| {
+            let (stem, n) = name.rsplit_once('_')?;
+            (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| lookup(stem))
+                .flatten()
+        })
+    }
+
+    /// `minimize` or `maximize`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Goal::Minimize => "minimize",
+            Goal::Maximize => "maximize",
+        }
+    }
+}
+
 /// A metric the trainer compiled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -573,8 +683,10 @@ pub struct MetricSpec {
     /// Its Keras name (`loss`, `accuracy`); validation values are logged as
     /// `val_<name>`.
     pub name: String,
-    /// Which direction is better.
-    pub goal: Goal,
+    /// Which direction is better; `None` when it is not known, and then
+    /// no value is called the best.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal: Option<Goal>,
 }
 
 /// The logs of one epoch.
@@ -584,16 +696,95 @@ pub struct EpochLog {
     /// 1-based epoch number.
     pub epoch: u32,
     /// Keras logs: `loss`, `accuracy`, `val_loss`, ... (validation keys
-    /// only on validation epochs).
-    pub logs: BTreeMap<String, f64>,
+    /// only on validation epochs). `None` where the value was not finite:
+    /// the trainer's JSON writes NaN and infinities as `null`.
+    pub logs: BTreeMap<String, Option<f64>>,
+}
+
+/// How the trainer compiled the model: what Keras trained with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Compile {
+    /// Where optimizer, loss and metrics came from: `compile_config` (saved
+    /// in the uploaded model) or `job` (the request, for a model saved
+    /// uncompiled).
+    pub source: String,
+    /// The optimizer as used: its Keras class (`Adam`) or name (`adam`).
+    pub optimizer: String,
+    /// Its learning rate, when it is a number (not a schedule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning_rate: Option<f64>,
+    /// The loss as used: its name or Keras class.
+    pub loss: String,
+    /// The compiled metrics, by name or Keras class, in compile order.
+    #[serde(default)]
+    pub metrics: Vec<String>,
+    /// The trainer's whole record (`metrics.json` `compile`: the serialized
+    /// optimizer with every setting, the execution settings the platform
+    /// chose, what it ignored from the model); every leaf becomes one
+    /// property.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub record: Value,
+}
+
+/// The one train/validation split of the job (`split.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Split {
+    /// The splitting rule (`sha256-rank-v1`).
+    pub algorithm: String,
+    /// Its seed.
+    pub seed: u64,
+    /// The fraction asked for validation.
+    pub validation_fraction: f64,
+    /// Examples in the dataset.
+    pub examples: u64,
+    /// Examples in the training split.
+    pub train: u64,
+    /// Examples in the validation split.
+    pub validation: u64,
+    /// SHA-256 of the training split's indices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_indices_sha256: Option<String>,
+    /// SHA-256 of the validation split's indices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_indices_sha256: Option<String>,
+}
+
+/// An evaluation of the trained model after training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evaluation {
+    /// The slice evaluated (`validation`).
+    pub split: String,
+    /// Examples evaluated.
+    pub examples: u64,
+    /// Each compiled metric's value; `None` where it was not finite.
+    pub metrics: BTreeMap<String, Option<f64>>,
 }
 
 /// The training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Training {
-    /// Every `fit` parameter exactly as used, with its JSON type.
+    /// Every `fit` parameter exactly as the job passed it to the trainer,
+    /// with its JSON type (`optimizer`, `loss`, `metrics` are `null` when
+    /// the model's own compile settings applied; [`Training::compile`]
+    /// has what was used).
     pub fit_params: BTreeMap<String, Value>,
+    /// What the model was compiled with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compile: Option<Compile>,
+    /// The train/validation split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<Split>,
+    /// Optimizer steps taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps_run: Option<u64>,
+    /// The trained model evaluated once more on the whole validation
+    /// split, after the last epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_evaluation: Option<Evaluation>,
     /// The compiled metrics, `loss` first.
     pub metrics: Vec<MetricSpec>,
     /// Per-epoch logs, in epoch order.
@@ -608,8 +799,10 @@ pub struct Training {
 pub struct ResourceUsage {
     /// Wall-clock seconds of the trainer process.
     pub wall_seconds: f64,
-    /// CPU seconds (user + system) of the trainer's process tree.
-    pub cpu_seconds: f64,
+    /// CPU seconds (user + system) of the trainer's process tree; `None`
+    /// when the cgroup did not report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds: Option<f64>,
     /// GPU seconds, when a GPU was used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_seconds: Option<f64>,

@@ -36,6 +36,8 @@ pub const TRAINING_CPU: &str = "veritrain:training:cpu_seconds";
 pub const TRAINING_GPU: &str = "veritrain:training:gpu_seconds";
 /// Epochs the history records.
 pub const TRAINING_EPOCHS: &str = "veritrain:training:epochs_completed";
+/// Optimizer steps the trainer took (`train` task).
+pub const TRAINING_STEPS: &str = "veritrain:training:steps_run";
 
 /// Where the user says the base model came from.
 pub const BASE_SOURCE: &str = "veritrain:base_model:source";
@@ -85,6 +87,8 @@ pub const DATASET_SOURCE: &str = "veritrain:dataset:source";
 /// Prefix: `veritrain:stats:<path>` = one leaf of intake's statistics.
 pub const STATS_PREFIX: &str = "veritrain:stats:";
 
+/// Root digest of the runtime tree (the runtime's identity).
+pub const RUNTIME_TREE_ROOT: &str = "veritrain:runtime:tree_root_sha256";
 /// Memory the sandbox allowed.
 pub const MEMORY_LIMIT: &str = "veritrain:memory:limit_bytes";
 /// CPU cores the sandbox allowed.
@@ -100,8 +104,14 @@ pub const GPU_DRIVER: &str = "veritrain:gpu:driver_version";
 /// Prefix: `veritrain:sandbox:<path>` = one leaf of the sandbox policy facts.
 pub const SANDBOX_PREFIX: &str = "veritrain:sandbox:";
 
-/// Prefix: `veritrain:fit:<parameter>` = a fit parameter as used.
+/// Prefix: `veritrain:fit:<parameter>` = a fit parameter as the job
+/// passed it to the trainer.
 pub const FIT_PREFIX: &str = "veritrain:fit:";
+/// Prefix: `veritrain:compile:<path>` = one leaf of the trainer's record of
+/// how it compiled the model (optimizer, loss, metrics, execution settings).
+pub const COMPILE_PREFIX: &str = "veritrain:compile:";
+/// Prefix: `veritrain:split:<key>` = a fact of the train/validation split.
+pub const SPLIT_PREFIX: &str = "veritrain:split:";
 
 /// Every fixed name above, for the documentation test.
 pub const FIXED: &[&str] = &[
@@ -115,6 +125,7 @@ pub const FIXED: &[&str] = &[
     TRAINING_CPU,
     TRAINING_GPU,
     TRAINING_EPOCHS,
+    TRAINING_STEPS,
     BASE_SOURCE,
     SCAN_ACCEPTED,
     SCAN_ALLOWLIST,
@@ -137,6 +148,7 @@ pub const FIXED: &[&str] = &[
     DATASET_CLASS_COUNT,
     DATASET_CLASS,
     DATASET_SOURCE,
+    RUNTIME_TREE_ROOT,
     MEMORY_LIMIT,
     CPU_CORES_LIMIT,
     CPU_HOST_LOGICAL,
@@ -152,4 +164,6 @@ pub const PREFIXES: &[&str] = &[
     STATS_PREFIX,
     SANDBOX_PREFIX,
     FIT_PREFIX,
+    COMPILE_PREFIX,
+    SPLIT_PREFIX,
 ];

@@ -365,7 +365,18 @@ pub fn card(bom: &Bom) -> Vec<Section> {
             .properties
             .iter()
             .filter_map(|p| {
-                let name = p.name.strip_prefix(props::FIT_PREFIX)?;
+                let name = if let Some(n) = p.name.strip_prefix(props::FIT_PREFIX) {
+                    n.to_owned()
+                } else if let Some(n) = p.name.strip_prefix(props::COMPILE_PREFIX) {
+                    format!("compile.{n}")
+                } else if let Some(n) = p.name.strip_prefix(props::SPLIT_PREFIX) {
+                    format!("split.{n}")
+                } else if p.name == props::TRAINING_STEPS {
+                    "steps_run".to_owned()
+                } else {
+                    return None;
+                };
+                let name = name.as_str();
                 let ty = types
                     .iter()
                     .find(|(n, _)| n == name)
@@ -386,7 +397,7 @@ pub fn card(bom: &Bom) -> Vec<Section> {
             vec![
                 r.block(),
                 (!rows.is_empty()).then(|| Block::Table {
-                    head: vec!["fit parameter".into(), "value".into(), "type".into()],
+                    head: vec!["parameter".into(), "value".into(), "type".into()],
                     rows,
                 }),
             ],

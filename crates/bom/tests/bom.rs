@@ -303,7 +303,16 @@ fn every_field_of_the_request_appears_in_the_bom() {
     assert_eq!(typed["validation_split"], ("0.0", "number"));
     assert_eq!(typed["steps_per_epoch"], ("null", "null"));
     assert_eq!(typed["shuffle"], ("false", "boolean"));
-    assert!(!found.iter().any(|s| s == "Unknown"));
+    // No placeholder anywhere, in any case: an unknown value is left out.
+    let mut all = Vec::new();
+    strings(&bom, &mut all);
+    for s in &all {
+        let lower = s.to_ascii_lowercase();
+        assert!(
+            !(lower == "unknown" || lower.contains("(unknown")),
+            "placeholder {s:?} in the BOM"
+        );
+    }
 }
 
 #[test]
@@ -354,6 +363,7 @@ fn model_and_inputs_are_identified_by_digest() {
             "base-model",
             "dataset/grain-samples",
             "dataset-definition",
+            "job-request",
             "runtime",
             "platform/trainer"
         ])
@@ -429,21 +439,63 @@ fn metrics_are_numbers_with_slices() {
             .parse()
             .unwrap()
     };
+    // `type` is always the metric's stable name.
+    for m in metrics {
+        let ty = m["type"].as_str().unwrap();
+        assert!(
+            i.training.metrics.iter().any(|s| s.name == ty),
+            "{ty} is not a metric name"
+        );
+    }
     let last = i.training.history.last().unwrap();
-    assert_eq!(get("loss", "train"), last.logs["loss"]);
+    assert_eq!(
+        get("loss", "train split (2250 examples), final (epoch 10)"),
+        last.logs["loss"].unwrap()
+    );
     // validation_freq = 2 over 10 epochs: the last validation is epoch 10.
-    assert_eq!(get("accuracy", "validation"), last.logs["val_accuracy"]);
+    assert_eq!(
+        get(
+            "accuracy",
+            "validation split (250 examples), final (epoch 10)"
+        ),
+        last.logs["val_accuracy"].unwrap()
+    );
     // The best validation accuracy, found independently.
     let (best_epoch, best) = i
         .training
         .history
         .iter()
-        .filter_map(|e| e.logs.get("val_accuracy").map(|v| (e.epoch, *v)))
+        .filter_map(|e| e.logs.get("val_accuracy").map(|v| (e.epoch, v.unwrap())))
         .fold((0, f64::MIN), |b, x| if x.1 > b.1 { x } else { b });
     assert_eq!(
-        get(&format!("best accuracy (epoch {best_epoch})"), "validation"),
+        get(
+            "accuracy",
+            &format!("validation split (250 examples), best (epoch {best_epoch})")
+        ),
         best
     );
+    // The best loss is the smallest one.
+    let best_loss = i
+        .training
+        .history
+        .iter()
+        .filter_map(|e| e.logs.get("val_loss").map(|v| (e.epoch, v.unwrap())))
+        .fold((0, f64::MAX), |b, x| if x.1 < b.1 { x } else { b });
+    assert_eq!(
+        get(
+            "loss",
+            &format!(
+                "validation split (250 examples), best (epoch {})",
+                best_loss.0
+            )
+        ),
+        best_loss.1
+    );
+    // The final evaluation on the whole validation split.
+    let full =
+        "validation split (250 examples), full evaluation of the trained model after training";
+    assert_eq!(get("accuracy", full), 0.84);
+    assert_eq!(get("loss", full), 0.3371);
     // Per-epoch history: one number per property.
     let epoch_props: Vec<&Value> = card["properties"]
         .as_array()
@@ -485,32 +537,266 @@ fn metrics_are_numbers_with_slices() {
 }
 
 #[test]
-fn a_nan_loss_is_recorded_and_skipped_for_best() {
+fn a_non_finite_value_is_recorded_and_skipped_for_best() {
+    // The trainer writes NaN and infinities as null; the BOM says
+    // "non-finite" where they were, and never calls one the best.
     let mut i = input("tabular");
-    i.training.history[3].logs.insert("loss".into(), f64::NAN);
+    i.training.history[3].logs.insert("loss".into(), None);
     let last = i.training.history.len() - 1;
     i.training.history[last]
         .logs
-        .insert("val_loss".into(), f64::INFINITY);
+        .insert("val_loss".into(), None);
     let (_, bom) = bom_json(&i);
     let card = &bom["metadata"]["component"]["modelCard"];
     assert!(
         card["properties"]
             .as_array()
             .unwrap()
-            .contains(&json!({"name": "veritrain:epoch:4:loss", "value": "NaN"}))
+            .contains(&json!({"name": "veritrain:epoch:4:loss", "value": "non-finite"}))
     );
     let metrics = card["quantitativeAnalysis"]["performanceMetrics"]
         .as_array()
         .unwrap();
-    assert!(metrics.contains(&json!({"type": "loss", "value": "Infinity", "slice": "validation"})));
+    assert!(metrics.contains(&json!({
+        "type": "loss",
+        "value": "non-finite",
+        "slice": "validation split (42 examples), final (epoch 12)"
+    })));
     let best = metrics
         .iter()
         .find(|m| {
-            m["type"].as_str().unwrap().starts_with("best loss") && m["slice"] == "validation"
+            m["type"] == "loss"
+                && m["slice"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("validation split (42 examples), best")
         })
         .unwrap();
-    assert_ne!(best["value"], "Infinity");
+    assert!(best["value"].as_str().unwrap().parse::<f64>().is_ok());
+}
+
+#[test]
+fn a_metric_of_unknown_direction_has_no_best() {
+    let mut i = input("tabular");
+    for e in &mut i.training.history {
+        e.logs
+            .insert("my_custom_score".into(), Some(f64::from(e.epoch)));
+    }
+    i.training.metrics.push(veritrain_bom::input::MetricSpec {
+        name: "my_custom_score".into(),
+        goal: veritrain_bom::input::Goal::of_metric("my_custom_score"),
+    });
+    let (_, bom) = bom_json(&i);
+    let card = &bom["metadata"]["component"]["modelCard"];
+    let custom: Vec<&Value> = card["quantitativeAnalysis"]["performanceMetrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["type"] == "my_custom_score")
+        .collect();
+    // The final value is there, no "best" and no goal.
+    assert_eq!(custom.len(), 1, "{custom:?}");
+    assert!(custom[0]["slice"].as_str().unwrap().contains("final"));
+    let names = veritrain_bom::build::property_names(&bom);
+    assert!(!names.contains_key("veritrain:metric_goal:my_custom_score"));
+    assert!(names.contains_key("veritrain:metric_goal:accuracy"));
+}
+
+#[test]
+fn compile_settings_split_and_steps_are_recorded_as_used() {
+    let i = input("image");
+    let (_, bom) = bom_json(&i);
+    let train = &bom["formulation"][0]["workflows"][0]["tasks"][1];
+    assert_eq!(train["uid"], "train");
+    let prop = |name: &str| -> String {
+        train["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))["value"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(prop("veritrain:compile:source"), "compile_config");
+    assert_eq!(prop("veritrain:compile:optimizer.class_name"), "Adam");
+    assert_eq!(
+        prop("veritrain:compile:optimizer.config.learning_rate"),
+        "0.0005000000237487257"
+    );
+    assert_eq!(prop("veritrain:compile:loss"), "categorical_crossentropy");
+    assert_eq!(prop("veritrain:compile:metrics.0"), "accuracy");
+    assert_eq!(prop("veritrain:compile:jit_compile"), "true");
+    assert_eq!(prop("veritrain:split:train"), "2250");
+    assert_eq!(prop("veritrain:split:validation"), "250");
+    assert_eq!(prop("veritrain:split:algorithm"), "sha256-rank-v1");
+    assert_eq!(prop("veritrain:training:steps_run"), "360");
+    let typed: BTreeMap<String, (String, String)> = train["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|i| i.get("parameters"))
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                (
+                    p["value"].as_str().unwrap().to_owned(),
+                    p["dataType"].as_str().unwrap().to_owned(),
+                ),
+            )
+        })
+        .collect();
+    let t = |k: &str| typed[k].clone();
+    assert_eq!(t("compile.optimizer"), ("Adam".into(), "string".into()));
+    assert_eq!(
+        t("compile.learning_rate"),
+        ("0.0005000000237487257".into(), "number".into())
+    );
+    assert_eq!(
+        t("compile.loss"),
+        ("categorical_crossentropy".into(), "string".into())
+    );
+    assert_eq!(
+        t("compile.metrics"),
+        (r#"["accuracy"]"#.into(), "array".into())
+    );
+    assert_eq!(t("split.train_examples"), ("2250".into(), "integer".into()));
+    assert_eq!(
+        t("split.validation_examples"),
+        ("250".into(), "integer".into())
+    );
+    assert_eq!(t("steps_run"), ("360".into(), "integer".into()));
+    // The split file and the log are outputs of the train task, by digest.
+    let outputs = train["outputs"].as_array().unwrap();
+    for (f, ty) in [
+        (i.trained_model.split_file.as_ref().unwrap(), "evidence"),
+        (i.trained_model.log_file.as_ref().unwrap(), "log"),
+    ] {
+        assert!(
+            outputs.iter().any(|o| o["type"] == ty
+                && o["resource"]["externalReference"]["url"] == f.name.as_str()
+                && o["resource"]["externalReference"]["hashes"][0]["content"] == f.sha256.as_str()),
+            "{} not in {outputs:?}",
+            f.name
+        );
+    }
+    // The job request is a component with its digest, and an input of
+    // intake and train.
+    let job = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["bom-ref"] == "job-request")
+        .unwrap();
+    assert_eq!(job["hashes"][0]["content"], i.job_request.sha256);
+    assert_eq!(job["data"][0]["type"], "configuration");
+    for task in [0, 1] {
+        let inputs = &bom["formulation"][0]["workflows"][0]["tasks"][task]["inputs"];
+        assert!(
+            inputs
+                .as_array()
+                .unwrap()
+                .contains(&json!({"resource": {"ref": "job-request"}})),
+            "task {task}"
+        );
+    }
+    // The runtime carries the runtime tree's root digest.
+    let runtime = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["bom-ref"] == "runtime")
+        .unwrap();
+    assert_eq!(
+        runtime["hashes"][0]["content"],
+        i.environment.runtime_tree_root_sha256
+    );
+}
+
+#[test]
+fn unmeasured_values_are_left_out_not_zero() {
+    let mut i = input("tabular");
+    i.training.usage.cpu_seconds = None;
+    i.environment.memory_limit_bytes = None;
+    i.environment.os.version = None;
+    let (_, bom) = bom_json(&i);
+    let names = veritrain_bom::build::property_names(&bom);
+    assert!(!names.contains_key("veritrain:training:cpu_seconds"));
+    assert!(!names.contains_key("veritrain:memory:limit_bytes"));
+    let os = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["bom-ref"] == "runtime")
+        .unwrap()["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["bom-ref"] == "runtime/os")
+        .unwrap()
+        .clone();
+    assert!(os.get("version").is_none(), "{os}");
+    // And with them, they are there.
+    let (_, bom) = bom_json(&input("tabular"));
+    let names = veritrain_bom::build::property_names(&bom);
+    assert!(names.contains_key("veritrain:training:cpu_seconds"));
+    assert!(names.contains_key("veritrain:memory:limit_bytes"));
+}
+
+#[test]
+fn goal_table_knows_the_keras_names_and_guesses_nothing() {
+    use veritrain_bom::input::Goal;
+    for m in [
+        "loss",
+        "mae",
+        "mse",
+        "rmse",
+        "mape",
+        "msle",
+        "kl_divergence",
+        "poisson",
+        "logcosh",
+        "mean_absolute_error",
+        "mean_squared_error",
+        "root_mean_squared_error",
+        "hinge",
+        "sparse_categorical_crossentropy",
+        "huber",
+    ] {
+        assert_eq!(Goal::of_metric(m), Some(Goal::Minimize), "{m}");
+    }
+    for m in [
+        "accuracy",
+        "binary_accuracy",
+        "categorical_accuracy",
+        "sparse_categorical_accuracy",
+        "top_k_categorical_accuracy",
+        "auc",
+        "auc_1",
+        "precision",
+        "recall",
+        "cosine_similarity",
+        "f1_score",
+    ] {
+        assert_eq!(Goal::of_metric(m), Some(Goal::Maximize), "{m}");
+    }
+    // The old heuristic called these "maximize"; a name the table does not
+    // hold gets no direction at all.
+    for m in [
+        "my_error_rate",
+        "val_loss",
+        "score",
+        "auc_",
+        "accuracy_x",
+        "",
+    ] {
+        assert_eq!(Goal::of_metric(m), None, "{m}");
+    }
 }
 
 #[test]
@@ -540,9 +826,18 @@ fn bad_input_is_refused_with_a_field() {
             i.training.history[1].epoch = 1
         }),
         ("training.usage.cpu_seconds", |i| {
-            i.training.usage.cpu_seconds = f64::NAN
+            i.training.usage.cpu_seconds = Some(f64::NAN)
         }),
         ("request.name", |i| i.request.name = " ".into()),
+        ("job_request.sha256", |i| i.job_request.sha256 = "0".into()),
+        ("environment.runtime_tree_root_sha256", |i| {
+            i.environment.runtime_tree_root_sha256 = String::new()
+        }),
+        ("training.split", |i| {
+            if let Some(s) = &mut i.training.split {
+                s.train += 1;
+            }
+        }),
     ];
     for (field, edit) in cases {
         let mut i = input("tabular");
@@ -767,7 +1062,9 @@ fn text_card_shows_identity_metrics_datasets_environment_and_trust() {
         "Apache-2.0",
         &i.trained_model.file.sha256,
         "== Metrics",
-        "best accuracy (epoch",
+        "validation split (42 examples), best (epoch",
+        "full evaluation of the trained model",
+        "compile.optimizer",
         "== Training run",
         "validation_split",
         "== Dataset grain-samples",

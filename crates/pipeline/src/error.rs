@@ -72,6 +72,16 @@ pub enum Error {
     /// The host could not be described (OS, CPU).
     #[error("host facts: {0}")]
     Host(String),
+    /// A trainer output the AIBoM records (`outputs/metrics.json`) lacks a
+    /// fact or has it in the wrong shape; the job fails rather than
+    /// leaving the fact out of the BOM.
+    #[error("{file}: {message}")]
+    TrainerReport {
+        /// The output file (bundle path).
+        file: String,
+        /// What is missing or wrong, with its JSON path.
+        message: String,
+    },
     /// Attestation formats, keys, hashing.
     #[error(transparent)]
     Attest(#[from] veritrain_attest::Error),
@@ -109,6 +119,7 @@ impl Error {
             Error::InputChanged { .. } => "job.input_changed",
             Error::UnexpectedOutput { .. } => "job.unexpected_output",
             Error::Host(_) => "job.host_facts",
+            Error::TrainerReport { .. } => "job.trainer_report",
             Error::Cancelled => "job.cancelled",
             Error::Attest(e) => e.code(),
             Error::Intake(e) => e.code(),

@@ -41,9 +41,10 @@ use veritrain_attest::statement::{
     sign_statement,
 };
 use veritrain_bom::input::{
-    AttestationKind, AttestationRef, BaseModel, Binary, BomInput, Dataset, DatasetKind,
-    Environment, EpochLog, FileDigest, Goal, MetricSpec, ModelScan, Organization, Package,
-    PlatformCode, ResourceUsage, Span, TaskTimes, TensorSpec, TrainedModel, Training,
+    AttestationKind, AttestationRef, BaseModel, Binary, BomInput, Compile, Dataset, DatasetKind,
+    Environment, EpochLog, Evaluation, FileDigest, Goal, MetricSpec, ModelScan, Organization,
+    Package, PlatformCode, ResourceUsage, Span, Split, TaskTimes, TensorSpec, TrainedModel,
+    Training,
 };
 use veritrain_intake::definition::{DataSpec, Definition};
 use veritrain_intake::gate::{
@@ -57,8 +58,8 @@ use veritrain_sandbox::{CancelToken, Policy, Sandbox};
 
 use crate::bundle::{
     self, AIBOM, AIBOM_ENVELOPE, BUILD_TYPE, BUILDER_ID, DATASET_MANIFEST, INPUT_DEFINITION,
-    INPUT_JOB, INPUT_MODEL, LAYOUT, OUTPUT_METRICS, OUTPUT_MODEL, OUTPUTS, PROVENANCE, STEP_INTAKE,
-    STEP_TRAIN, TRUST_KEYSET, TRUST_ROOT,
+    INPUT_JOB, INPUT_MODEL, LAYOUT, OUTPUT_LOG, OUTPUT_METRICS, OUTPUT_MODEL, OUTPUT_SPLIT,
+    OUTPUTS, PROVENANCE, STEP_INTAKE, STEP_TRAIN, TRUST_KEYSET, TRUST_ROOT,
 };
 use crate::error::{Error, Result};
 use crate::keydir::JobKeys;
@@ -563,9 +564,10 @@ pub fn run_job(
     // ---- the AIBoM -----------------------------------------------------------
     let metrics: Value =
         serde_json::from_slice(&read_limited(&staging.join(OUTPUT_METRICS), 256 << 20)?)
-            .map_err(|e| Error::Host(format!("outputs/metrics.json: {e}")))?;
-    let history = history_of(&metrics);
+            .map_err(|e| report_error(format!("not JSON: {e}")))?;
+    let trained = TrainerReport::from_metrics(&metrics)?;
     let trained_verdict = inspect_model(&staging.join(OUTPUT_MODEL), &settings.gate);
+    let (model_inputs, model_outputs) = tensors_of(&trained_verdict, &definition);
     let bom_input = BomInput {
         job_id: job_id.clone(),
         created_at: now(),
@@ -575,30 +577,24 @@ pub fn run_job(
             file: model_digest.clone(),
             members: keras_members(&staging.join(OUTPUT_MODEL), &settings.gate)?,
             keras_version: trained_verdict.keras_version.clone(),
-            inputs: vec![TensorSpec {
-                name: Some("features".into()),
-                dtype: "float32".into(),
-                shape: batch_shape(&definition.input_shape),
-                description: Some(input_description(&definition)),
-            }],
-            outputs: vec![TensorSpec {
-                name: Some("predictions".into()),
-                dtype: "float32".into(),
-                shape: batch_shape(&definition.output_shape),
-                description: classes(&definition).map(|c| format!("classes: {}", c.join(", "))),
-            }],
+            inputs: model_inputs,
+            outputs: model_outputs,
             metrics_file: Some(metrics_digest.clone()),
+            split_file: Some(digest_of(&output_manifest, OUTPUT_SPLIT)?),
+            log_file: Some(digest_of(&output_manifest, OUTPUT_LOG)?),
         },
         base_model: BaseModel {
             file: base_digest.clone(),
             scan: ModelScan::from_verdict(&verdict),
         },
         datasets: vec![Dataset {
+            // A definition without a name: the upload's path in the
+            // bundle, a fact rather than a placeholder.
             name: definition
                 .metadata
                 .name
                 .clone()
-                .unwrap_or_else(|| "dataset".to_owned()),
+                .unwrap_or_else(|| data_name.clone()),
             kind,
             upload: upload.clone(),
             file_count: dataset_manifest.file_count,
@@ -608,16 +604,17 @@ pub fn run_job(
                 file: manifest_file,
             },
             classes: classes(&definition).unwrap_or_default(),
-            stats: report_stats(&report),
+            stats: report_stats(&report)?,
             request: request.dataset.clone(),
         }],
         definition: definition_digest.clone(),
+        job_request: job_digest.clone(),
         environment: Environment {
             python_version: runtime_identity.interpreter.version.clone(),
             os: host::operating_system(),
             cpu: host::cpu(settings.policy),
             memory_limit_bytes: host::memory_limit(settings.policy),
-            gpus: Vec::new(),
+            gpus: host::gpus(settings.policy),
             packages: runtime_identity
                 .distributions
                 .iter()
@@ -630,6 +627,7 @@ pub fn run_job(
                 .collect(),
             sandbox: serde_json::to_value(&training.sandbox.facts)
                 .map_err(|e| Error::Host(e.to_string()))?,
+            runtime_tree_root_sha256: runtime_identity.tree.root_digest.clone(),
         },
         platform: PlatformCode {
             veritrain: Binary {
@@ -640,19 +638,23 @@ pub fn run_job(
             lock_file: lock_digest,
         },
         training: Training {
-            fit_params: match serde_json::to_value(&fit) {
-                Ok(Value::Object(m)) => m.into_iter().collect(),
-                _ => BTreeMap::new(),
-            },
-            metrics: metric_specs(&history),
-            history,
+            fit_params: fit_params(&fit)?,
+            metrics: metric_specs(&trained.history),
+            compile: Some(trained.compile),
+            split: Some(trained.split),
+            steps_run: Some(trained.steps_run),
+            final_evaluation: trained.final_evaluation,
+            history: trained.history,
             usage: ResourceUsage {
                 wall_seconds: training.sandbox.wall_time.as_secs_f64(),
+                // Left out, not 0, when the cgroup did not report it.
                 cpu_seconds: training
                     .sandbox
                     .usage
                     .cpu_usage_usec
-                    .map_or(0.0, |u| u as f64 / 1e6),
+                    .map(|u| u as f64 / 1e6),
+                // Nothing measures GPU time or energy yet; the BOM says
+                // nothing rather than an estimate.
                 gpu_seconds: None,
                 energy_kwh: None,
             },
@@ -1006,13 +1008,225 @@ fn batch_shape(dims: &[u64]) -> Vec<Option<u64>> {
         .collect()
 }
 
-fn report_stats(report: &DataReport) -> Value {
+/// Intake's statistics as JSON. A report that does not serialize is an
+/// error, never an empty set of statistics.
+fn report_stats(report: &DataReport) -> Result<Value> {
     let inner = match report {
         DataReport::Csv(r) => serde_json::to_value(r),
         DataReport::Image(r) => serde_json::to_value(r),
         DataReport::Tfrecord(r) => serde_json::to_value(r),
     };
-    inner.unwrap_or(Value::Null)
+    inner.map_err(|e| Error::Host(format!("intake statistics: {e}")))
+}
+
+/// The fit parameters the job passed to the trainer, each with its JSON
+/// type. They always serialize to an object; anything else is an error,
+/// never an empty map.
+fn fit_params(fit: &FitParams) -> Result<BTreeMap<String, Value>> {
+    match serde_json::to_value(fit) {
+        Ok(Value::Object(m)) => Ok(m.into_iter().collect()),
+        Ok(other) => Err(Error::Host(format!(
+            "the fit parameters serialize to {other}, not an object"
+        ))),
+        Err(e) => Err(Error::Host(format!("the fit parameters: {e}"))),
+    }
+}
+
+/// The model's inputs and outputs for the AIBoM, from the trained model's
+/// scan: each tensor's name and dtype as its config declares them; its
+/// shape from the config where the config determines it, else the dataset
+/// definition's (which the trainer checked the model against before
+/// training, `trainer.bad_shape`).
+fn tensors_of(verdict: &KerasVerdict, def: &Definition) -> (Vec<TensorSpec>, Vec<TensorSpec>) {
+    let spec = |t: &veritrain_intake::keras::TensorSummary,
+                declared: &[u64],
+                description: Option<String>| TensorSpec {
+        name: Some(t.name.clone()),
+        dtype: t.dtype.clone(),
+        shape: t.shape.clone().unwrap_or_else(|| batch_shape(declared)),
+        description,
+    };
+    let (inputs, outputs) = verdict
+        .model
+        .as_ref()
+        .map(|m| (m.inputs.as_slice(), m.outputs.as_slice()))
+        .unwrap_or_default();
+    let classes = classes(def).map(|c| format!("classes: {}", c.join(", ")));
+    // The trainer takes exactly one input and one output; the definition
+    // describes those.
+    let described = |n: usize, text: Option<String>| if n == 1 { text } else { None };
+    (
+        inputs
+            .iter()
+            .map(|t| {
+                spec(
+                    t,
+                    &def.input_shape,
+                    described(inputs.len(), Some(input_description(def))),
+                )
+            })
+            .collect(),
+        outputs
+            .iter()
+            .map(|t| {
+                spec(
+                    t,
+                    &def.output_shape,
+                    described(outputs.len(), classes.clone()),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn report_error(message: String) -> Error {
+    Error::TrainerReport {
+        file: OUTPUT_METRICS.to_owned(),
+        message,
+    }
+}
+
+/// What the trainer's `metrics.json` says about the run, for the AIBoM.
+/// Every fact the BOM records must be there in its documented shape
+/// (`trainer/train.py`, schema `veritrain.metrics/v1`); a missing one fails
+/// the job rather than vanishing from the BOM.
+#[derive(Debug, Clone, PartialEq)]
+struct TrainerReport {
+    history: Vec<EpochLog>,
+    compile: Compile,
+    split: Split,
+    steps_run: u64,
+    final_evaluation: Option<Evaluation>,
+}
+
+impl TrainerReport {
+    fn from_metrics(metrics: &Value) -> Result<TrainerReport> {
+        let field = |key: &str| {
+            metrics
+                .get(key)
+                .ok_or_else(|| report_error(format!("no `{key}`")))
+        };
+        let record = field("compile")?;
+        let text = |v: Option<&Value>, path: &str| -> Result<String> {
+            match v {
+                Some(v) if !v.is_null() => Ok(keras_name(v)),
+                _ => Err(report_error(format!("no `{path}`"))),
+            }
+        };
+        let source = record
+            .get("source")
+            .and_then(Value::as_str)
+            .ok_or_else(|| report_error("no `compile.source`".into()))?;
+        let optimizer = record.get("optimizer");
+        let learning_rate = optimizer.and_then(|o| {
+            o.get("learning_rate")
+                .or_else(|| o.get("config")?.get("learning_rate"))?
+                .as_f64()
+        });
+        let metric_names = match record.get("metrics") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items.iter().map(keras_name).collect(),
+            Some(other) => vec![keras_name(other)],
+        };
+        let compile = Compile {
+            source: source.to_owned(),
+            optimizer: text(optimizer, "compile.optimizer")?,
+            learning_rate,
+            loss: text(record.get("loss"), "compile.loss")?,
+            metrics: metric_names,
+            record: record.clone(),
+        };
+        let split = serde_json::from_value::<SplitRecord>(field("split")?.clone())
+            .map_err(|e| report_error(format!("`split`: {e}")))?
+            .into();
+        let steps_run = field("steps_run")?
+            .as_u64()
+            .ok_or_else(|| report_error("`steps_run` is not a whole number".into()))?;
+        let final_evaluation = match field("final_evaluation")? {
+            Value::Null => None,
+            Value::Object(m) => {
+                let mut metrics = BTreeMap::new();
+                for (k, v) in m {
+                    if k == "split" || k == "examples" {
+                        continue;
+                    }
+                    let value = match v {
+                        Value::Null => None,
+                        v => Some(v.as_f64().ok_or_else(|| {
+                            report_error(format!("`final_evaluation.{k}` is not a number"))
+                        })?),
+                    };
+                    metrics.insert(k.clone(), value);
+                }
+                Some(Evaluation {
+                    split: m
+                        .get("split")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| report_error("no `final_evaluation.split`".into()))?
+                        .to_owned(),
+                    examples: m
+                        .get("examples")
+                        .and_then(Value::as_u64)
+                        .ok_or_else(|| report_error("no `final_evaluation.examples`".into()))?,
+                    metrics,
+                })
+            }
+            _ => return Err(report_error("`final_evaluation` is not an object".into())),
+        };
+        Ok(TrainerReport {
+            history: history_of(metrics)?,
+            compile,
+            split,
+            steps_run,
+            final_evaluation,
+        })
+    }
+}
+
+/// `metrics.json` `split`, as the trainer writes it.
+#[derive(Debug, serde::Deserialize)]
+struct SplitRecord {
+    algorithm: String,
+    seed: u64,
+    validation_fraction: f64,
+    examples: u64,
+    train: u64,
+    validation: u64,
+    #[serde(default)]
+    train_indices_sha256: Option<String>,
+    #[serde(default)]
+    validation_indices_sha256: Option<String>,
+}
+
+impl From<SplitRecord> for Split {
+    fn from(r: SplitRecord) -> Split {
+        Split {
+            algorithm: r.algorithm,
+            seed: r.seed,
+            validation_fraction: r.validation_fraction,
+            examples: r.examples,
+            train: r.train,
+            validation: r.validation,
+            train_indices_sha256: r.train_indices_sha256,
+            validation_indices_sha256: r.validation_indices_sha256,
+        }
+    }
+}
+
+/// A Keras object's name as the BOM shows it: a string as it is; a
+/// serialized object by its `class_name` (`Adam`), else its `name`
+/// (`{"name": "adam", "learning_rate": ...}`, the trainer's record of a job's
+/// choice); anything else as JSON text.
+fn keras_name(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Object(m) => m
+            .get("class_name")
+            .or_else(|| m.get("name"))
+            .and_then(Value::as_str)
+            .map_or_else(|| v.to_string(), str::to_owned),
+        other => other.to_string(),
+    }
 }
 
 fn intake_summary(verdict: &KerasVerdict, report: &DataReport) -> String {
@@ -1040,27 +1254,42 @@ fn keras_members(path: &Path, limits: &GateLimits) -> Result<Vec<FileDigest>> {
         .collect())
 }
 
-/// The per-epoch history from `metrics.json`, non-finite values dropped.
-fn history_of(metrics: &Value) -> Vec<EpochLog> {
-    let Some(list) = metrics.get("history").and_then(Value::as_array) else {
-        return Vec::new();
-    };
+/// The per-epoch history from `metrics.json`. A value the trainer wrote as
+/// `null` (it was NaN or infinite) is kept as `None`; any other row or value
+/// that is not what the trainer writes is an error.
+fn history_of(metrics: &Value) -> Result<Vec<EpochLog>> {
+    let list = metrics
+        .get("history")
+        .and_then(Value::as_array)
+        .ok_or_else(|| report_error("no `history` array".into()))?;
     list.iter()
-        .filter_map(|row| {
-            let obj = row.as_object()?;
-            let epoch = u32::try_from(obj.get("epoch")?.as_u64()?).ok()?;
-            let logs = obj
-                .iter()
-                .filter(|(k, _)| k.as_str() != "epoch")
-                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
-                .collect();
-            Some(EpochLog { epoch, logs })
+        .enumerate()
+        .map(|(i, row)| {
+            let obj = row
+                .as_object()
+                .ok_or_else(|| report_error(format!("`history[{i}]` is not an object")))?;
+            let epoch = obj
+                .get("epoch")
+                .and_then(Value::as_u64)
+                .and_then(|e| u32::try_from(e).ok())
+                .ok_or_else(|| report_error(format!("`history[{i}].epoch` is not an epoch")))?;
+            let logs =
+                obj.iter()
+                    .filter(|(k, _)| k.as_str() != "epoch")
+                    .map(|(k, v)| match v {
+                        Value::Null => Ok((k.clone(), None)),
+                        v => v.as_f64().map(|x| (k.clone(), Some(x))).ok_or_else(|| {
+                            report_error(format!("`history[{i}].{k}` is not a number"))
+                        }),
+                    })
+                    .collect::<Result<_>>()?;
+            Ok(EpochLog { epoch, logs })
         })
         .collect()
 }
 
 /// The compiled metrics, `loss` first, each with the direction that is
-/// better.
+/// better where the table of Keras metrics knows it (`Goal::of_metric`).
 fn metric_specs(history: &[EpochLog]) -> Vec<MetricSpec> {
     let mut names: Vec<String> = history
         .iter()
@@ -1073,18 +1302,9 @@ fn metric_specs(history: &[EpochLog]) -> Vec<MetricSpec> {
     names.sort_by_key(|n| n != "loss");
     names
         .into_iter()
-        .map(|name| {
-            let minimize = ["loss", "error", "crossentropy", "hinge"]
-                .iter()
-                .any(|w| name.contains(w));
-            MetricSpec {
-                goal: if minimize {
-                    Goal::Minimize
-                } else {
-                    Goal::Maximize
-                },
-                name,
-            }
+        .map(|name| MetricSpec {
+            goal: Goal::of_metric(&name),
+            name,
         })
         .collect()
 }
@@ -1144,9 +1364,8 @@ mod tests {
     //! Jobs without TensorFlow or a sandbox: a fake runtime (the runtime
     //! crate's test support), fresh keys and the quickstart example, with
     //! either a sandbox that records whether it was asked to run (the cancel
-    //! tests) or a fake trainer that reports one epoch, writes the four
-    //! outputs and then tampers with what it could see (the check-stage and
-    //! publish tests).
+    //! tests) or the test-support fake trainer followed by tampering with
+    //! what it could see (the check-stage and publish tests).
 
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -1154,10 +1373,7 @@ mod tests {
     use veritrain_attest::intoto::{MetablockLimits, parse_metablock};
     use veritrain_attest::keys::{Algorithm, PrivateKey};
     use veritrain_attest::keyset::{KeySet, verify_keyset};
-    use veritrain_sandbox::{
-        BindRole, Captured, CgroupFacts, CgroupStats, JobStatus, Outcome, PolicyFacts,
-        SandboxCommand, SeccompFacts,
-    };
+    use veritrain_sandbox::{BindRole, Outcome, PolicyFacts, SandboxCommand};
 
     use super::*;
 
@@ -1373,28 +1589,32 @@ mod tests {
 
     type Mischief = Box<dyn Fn(&Seen<'_>) + Send + Sync>;
 
-    /// A trainer without Python: reports a start, one epoch and done,
-    /// writes the four outputs (the base model stands in for the trained
-    /// one), then does its mischief with what it could see.
-    struct FakeTrainer {
+    /// [`crate::testing::FakeTrainer`] (it reports two epochs and done and
+    /// writes the four outputs), then mischief with what it could see.
+    struct MeddlingTrainer {
         mischief: Mischief,
     }
 
-    impl Sandbox for FakeTrainer {
+    impl Sandbox for MeddlingTrainer {
         fn name(&self) -> &'static str {
             "fake"
         }
 
-        fn facts(&self, _: &SandboxCommand, _: &Policy) -> veritrain_sandbox::Result<PolicyFacts> {
-            Ok(fake_facts())
+        fn facts(
+            &self,
+            cmd: &SandboxCommand,
+            policy: &Policy,
+        ) -> veritrain_sandbox::Result<PolicyFacts> {
+            crate::testing::FakeTrainer.facts(cmd, policy)
         }
 
         fn run_streaming(
             &self,
             cmd: &SandboxCommand,
-            _: &Policy,
+            policy: &Policy,
             on_line: &mut dyn FnMut(&str),
         ) -> veritrain_sandbox::Result<Outcome> {
+            let outcome = crate::testing::FakeTrainer.run_streaming(cmd, policy, on_line)?;
             let bind = |role: BindRole| {
                 cmd.binds()
                     .iter()
@@ -1402,80 +1622,13 @@ mod tests {
                     .map(|b| b.source.as_path())
                     .unwrap()
             };
-            let seen = Seen {
+            (self.mischief)(&Seen {
                 runtime: bind(BindRole::Runtime),
                 code: bind(BindRole::Code),
                 inputs: bind(BindRole::Inputs),
                 output: cmd.output_dir().unwrap(),
-            };
-            for line in [
-                r#"{"event":"start","python":"3.11.test","tensorflow":"fake","keras":"fake"}"#,
-                r#"{"event":"epoch","epoch":1,"metrics":{"loss":0.5,"accuracy":0.75}}"#,
-                r#"{"event":"done","epochs":1}"#,
-            ] {
-                on_line(line);
-            }
-            let out = seen.output;
-            fs::copy(seen.inputs.join("model.keras"), out.join("model.keras")).unwrap();
-            fs::write(
-                out.join("metrics.json"),
-                r#"{"history":[{"epoch":1,"loss":0.5,"accuracy":0.75}]}"#,
-            )
-            .unwrap();
-            fs::write(out.join("split.json"), r#"{"validation":[0]}"#).unwrap();
-            fs::write(out.join("training.log"), "fake training\n").unwrap();
-            (self.mischief)(&seen);
-            Ok(Outcome {
-                job_id: "fake".into(),
-                status: JobStatus::Succeeded,
-                exit_code: Some(0),
-                timed_out: false,
-                oom_killed: false,
-                wall_time: Duration::from_millis(1),
-                usage: CgroupStats::default(),
-                leftover_processes: 0,
-                stdout: Captured::default(),
-                stderr: Captured::default(),
-                output: None,
-                facts: fake_facts(),
-            })
-        }
-    }
-
-    fn fake_facts() -> PolicyFacts {
-        PolicyFacts {
-            schema: veritrain_sandbox::FACTS_SCHEMA.into(),
-            backend: "fake".into(),
-            backend_version: "0".into(),
-            namespaces: Vec::new(),
-            nested_user_namespaces: false,
-            network: "loopback-only".into(),
-            host_uid: 0,
-            host_gid: 0,
-            uid: 1000,
-            gid: 1000,
-            capabilities: Vec::new(),
-            no_new_privs: true,
-            seccomp: SeccompFacts {
-                enabled: false,
-                digest: None,
-                arch: "x86_64".into(),
-                instructions: 0,
-                default_action: "allow".into(),
-                foreign_arch_action: "kill".into(),
-                denied: Vec::new(),
-                enosys: Vec::new(),
-                conditional: Vec::new(),
-            },
-            mounts: Vec::new(),
-            environment: Vec::new(),
-            limits: Vec::new(),
-            cgroup: CgroupFacts {
-                layout: "v2".into(),
-                controllers: Vec::new(),
-                v2_tracking: true,
-            },
-            gpu_devices: Vec::new(),
+            });
+            Ok(outcome)
         }
     }
 
@@ -1504,7 +1657,7 @@ mod tests {
         let runtime = fake_runtime(dir.path());
         let jobs = dir.path().join("jobs");
         fs::create_dir(&jobs).unwrap();
-        let sandbox = FakeTrainer { mischief };
+        let sandbox = MeddlingTrainer { mischief };
         let policy = Policy::for_testing();
         let settings = JobSettings {
             out: &jobs.join("bundle"),
@@ -1569,7 +1722,7 @@ mod tests {
         let run = run_trained(&keys, Box::new(|_| {}));
         let summary = run.result.unwrap();
         assert_eq!(run.left, ["bundle"]);
-        assert_eq!(summary.final_logs.get("accuracy"), Some(&0.75));
+        assert_eq!(summary.final_logs.get("accuracy"), Some(&0.8));
         for f in [OUTPUT_MODEL, AIBOM_ENVELOPE, PROVENANCE, LAYOUT] {
             assert!(summary.bundle.join(f).is_file(), "{f} missing");
         }
@@ -1695,3 +1848,6 @@ mod tests {
         assert!(e.contains("keyset.dsse.json"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod bom_tests;

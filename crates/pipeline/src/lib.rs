@@ -17,10 +17,16 @@ pub mod keydir;
 pub mod layout;
 pub mod manifest;
 pub mod request;
+#[cfg(feature = "test-support")]
+#[doc(hidden)]
+pub mod testing;
 pub mod verify;
 
 pub use error::{Error, Result};
 pub use job::{JobInputs, JobSettings, JobSummary, PlatformBinary, Progress, Stage, run_job};
 pub use keydir::JobKeys;
 pub use request::JobRequest;
-pub use verify::{BundleOptions, Check, Failure, HeldArtifact, Report, verify_bundle};
+pub use verify::{
+    BundleOptions, Check, CheckStatus, Failure, HeldArtifact, ROOT_NOT_PINNED, Report,
+    verify_bundle,
+};

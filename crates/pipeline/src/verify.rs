@@ -1,19 +1,29 @@
 //! Offline verification of a bundle ([`verify_bundle`]): what
-//! `veritrain verify` runs, and what the service's `POST /v1/verify` will
-//! run. It needs the bundle and, ideally, the root public key the verifier
-//! received from the operator through a trusted channel. Nothing else: no
+//! `veritrain verify` runs, and what the service's `POST /v1/verify` runs.
+//! It needs the bundle and the root public key the verifier received from
+//! the operator through a trusted channel (the pin). Nothing else: no
 //! network, no server, no state.
 //!
 //! Every check runs and is reported on its own (a failure does not hide
 //! the others), each failure names the file and what did not match, and
-//! the bundle passes only when every check passes. The checks, in order:
+//! the bundle passes only when every check passes. A check that needs what
+//! an earlier one failed to establish (a verified key set, verified links)
+//! is reported as not run ([`CheckStatus::NotRun`], with what it needed),
+//! never as a failure of its own, so the report points at the culprit.
+//! The checks, in order:
 //!
-//! 1. `keyset`: the key set is signed by the root key;
+//! 1. `keyset`: the key set is signed by the pinned root key. Without a pin
+//!    the check fails (`verify.root_not_pinned`, naming `trust/root.pub`):
+//!    a bundle's own root key only proves that the bundle agrees with
+//!    itself. The other checks still run against the bundle's root, so the
+//!    report shows everything else;
 //! 2. `layout`: the layout is signed by the root key, names only keys of
 //!    the key set, and had not expired at the signing time;
 //! 3. `links`: each link is signed by a functionary the layout names for
 //!    its step, the signing key was valid at the signing time, the
-//!    thresholds are met and the artifact rules hold across the chain;
+//!    thresholds are met and the artifact rules hold across the chain.
+//!    Without a verified signing time (the provenance failed) only the
+//!    signatures are checked, and the provenance alone is blamed;
 //! 4. `files`: every file in the bundle is re-hashed; each must match the
 //!    links or be an attestation, and nothing else may be there;
 //! 5. `provenance`: the SLSA provenance envelope's signature (key valid at
@@ -22,8 +32,12 @@
 //!    timestamp), schema, subject, and `aibom.cdx.json` is what was signed;
 //! 7. `manifest`: the dataset manifest's signature, its root digest, its
 //!    subject, and that it is the manifest of the dataset in the bundle;
-//! 8. `consistency`: the digests the AIBoM, the provenance and the links
-//!    name for the same thing agree;
+//! 8. `consistency`: the links, the provenance and the AIBoM name the same
+//!    job (a signed document of another job is named as the culprit); the
+//!    digests they name for the same thing agree; and every file the signed
+//!    AIBoM references (the layout, the links, the provenance, the
+//!    manifest) is the one in the bundle. That last part needs only the
+//!    verified AIBoM, so a swapped layout is named even when the links fail;
 //! 9. `artifact`: each file the user passed matches something in the
 //!    bundle by digest.
 //!
@@ -58,11 +72,22 @@ use crate::manifest::{DatasetManifest, hash_reader};
 /// Largest attestation file read.
 const MAX_ATTESTATION_BYTES: u64 = 64 << 20;
 
+/// What a check needs, as its "not run" line says.
+const NEEDS_KEYSET: &str = "a key set verified with the root key";
+const NEEDS_LINKS: &str = "verified links";
+/// The links' signing keys are judged at the provenance's signing time.
+const NEEDS_SIGNING_TIME: &str =
+    "a verified signing time (the finishedOn of attestations/provenance.dsse.json)";
+
+/// The failure code of a verification without a pinned root key.
+pub const ROOT_NOT_PINNED: &str = "verify.root_not_pinned";
+
 /// What to verify against.
 #[derive(Debug, Clone, Default)]
 pub struct BundleOptions {
-    /// The pinned root public key; `None` trusts the bundle's own
-    /// `trust/root.pub` (reported, since it proves only self-consistency).
+    /// The pinned root public key. `None` fails the `keyset` check
+    /// ([`ROOT_NOT_PINNED`]); the other checks then run against the
+    /// bundle's own `trust/root.pub`, so the report still shows them.
     pub root: Option<PublicKey>,
     /// Files (or dataset directories) the user holds, to match by digest.
     pub artifacts: Vec<HeldArtifact>,
@@ -99,9 +124,29 @@ impl HeldArtifact {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
     /// The file at fault (bundle path), or the artifact the user passed.
+    /// Where two files disagree and either may be the changed one, both,
+    /// separated by `", "`.
     pub file: String,
+    /// The stable error code, where there is one (`verify.*`, or the
+    /// attestation library's `dsse.*`, `intoto.*`, `keyset.*`, ...); the
+    /// message starts with it in brackets too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     /// What did not match.
     pub message: String,
+}
+
+/// How a check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    /// Everything it checks holds.
+    Passed,
+    /// At least one failure.
+    Failed,
+    /// It (or part of it) could not run, because something it needs
+    /// ([`Check::needs`]) failed in an earlier check; no failure of its own.
+    NotRun,
 }
 
 /// One reported check.
@@ -112,8 +157,14 @@ pub struct Check {
     pub id: &'static str,
     /// What was checked, in a few words.
     pub title: String,
-    /// Whether it passed.
+    /// Passed, failed, or not run.
+    pub status: CheckStatus,
+    /// Whether it passed (`status == passed`; kept for older readers).
     pub ok: bool,
+    /// What it needed that an earlier check failed to establish, when all
+    /// or part of it could not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needs: Option<String>,
     /// Facts established (shown under a passed check too).
     pub details: Vec<String>,
     /// Every failure.
@@ -125,17 +176,34 @@ impl Check {
         Check {
             id,
             title: title.into(),
+            status: CheckStatus::Passed,
             ok: true,
+            needs: None,
             details: Vec::new(),
             failures: Vec::new(),
         }
     }
 
     fn fail(&mut self, file: impl Into<String>, message: impl Into<String>) {
+        self.push_failure(file.into(), None, message.into());
+    }
+
+    /// A failure with a stable code, which also starts the message.
+    fn fail_code(&mut self, file: impl Into<String>, code: &str, message: impl AsRef<str>) {
+        self.push_failure(
+            file.into(),
+            Some(code.to_owned()),
+            format!("[{code}] {}", message.as_ref()),
+        );
+    }
+
+    fn push_failure(&mut self, file: String, code: Option<String>, message: String) {
+        self.status = CheckStatus::Failed;
         self.ok = false;
         self.failures.push(Failure {
-            file: file.into(),
-            message: message.into(),
+            file,
+            code,
+            message,
         });
     }
 
@@ -143,8 +211,17 @@ impl Check {
         self.details.push(text.into());
     }
 
+    /// All or part of the check could not run: it needs `needs`, which an
+    /// earlier check did not establish. Not a failure of its own.
     fn blocked(&mut self, needs: &str) {
-        self.fail("-", format!("not checked: needs {needs}, which failed"));
+        self.ok = false;
+        if self.status == CheckStatus::Passed {
+            self.status = CheckStatus::NotRun;
+        }
+        self.needs = Some(match self.needs.take() {
+            Some(earlier) if earlier != needs => format!("{earlier}; {needs}"),
+            _ => needs.to_owned(),
+        });
     }
 }
 
@@ -175,11 +252,39 @@ impl Report {
         !self.checks.is_empty() && self.checks.iter().all(|c| c.ok)
     }
 
+    /// How many checks have `status`.
+    pub fn count(&self, status: CheckStatus) -> usize {
+        self.checks.iter().filter(|c| c.status == status).count()
+    }
+
     /// Every failure, with its check's ID.
     pub fn failures(&self) -> impl Iterator<Item = (&'static str, &Failure)> {
         self.checks
             .iter()
             .flat_map(|c| c.failures.iter().map(move |f| (c.id, f)))
+    }
+}
+
+impl Report {
+    /// The report for a bundle archive that could not be unpacked: one
+    /// failed check, `archive`, naming it (`code` is the archive reader's).
+    pub fn unreadable_archive(archive: &Path, code: &str, message: impl AsRef<str>) -> Report {
+        let mut check = Check::new("archive", "bundle archive readable");
+        check.fail_code(
+            archive.display().to_string(),
+            code,
+            format!("not a readable bundle archive: {}", message.as_ref()),
+        );
+        Report {
+            bundle: archive.to_owned(),
+            root_pinned: false,
+            root_keyid: None,
+            job_id: None,
+            model_sha256: None,
+            signing_time: None,
+            checks: vec![check],
+            notes: Vec::new(),
+        }
     }
 }
 
@@ -212,7 +317,7 @@ impl Verifier {
         let mut files = Check::new("files", "every file re-hashed against the links");
         let inventory = self.inventory(&mut files);
 
-        let mut keyset_check = Check::new("keyset", "key set signed by the root key");
+        let mut keyset_check = Check::new("keyset", "key set signed by the pinned root key");
         let (root, keyset) = self.keyset(opts, &mut keyset_check);
 
         let mut provenance = Check::new(
@@ -222,7 +327,7 @@ impl Verifier {
         let prov = match &keyset {
             Some(ks) => self.provenance_envelope(ks, &mut provenance),
             None => {
-                provenance.blocked("the key set");
+                provenance.blocked(NEEDS_KEYSET);
                 None
             }
         };
@@ -235,7 +340,7 @@ impl Verifier {
         let layout = match (&root, &keyset) {
             (Some(r), Some(ks)) => self.layout(r, ks, signing_time, &mut layout_check),
             _ => {
-                layout_check.blocked("the root key and the key set");
+                layout_check.blocked(NEEDS_KEYSET);
                 None
             }
         };
@@ -246,22 +351,26 @@ impl Verifier {
         );
         let chain = match (&layout, &keyset) {
             (Some(l), Some(ks)) => self.links(l, ks, signing_time, &mut links),
+            (None, Some(_)) => {
+                links.blocked("a verified layout");
+                None
+            }
             _ => {
-                links.blocked("the layout");
+                links.blocked(NEEDS_KEYSET);
                 None
             }
         };
 
         match (&chain, &inventory) {
             (Some(c), Some(inv)) => self.files(c, inv, &mut files),
-            (None, _) => files.blocked("verified links"),
+            (None, _) => files.blocked(NEEDS_LINKS),
             (_, None) => {}
         }
 
         if let (Some(p), Some(c)) = (&prov, &chain) {
             self.provenance_subjects(p, c, &mut provenance);
         } else if prov.is_some() {
-            provenance.blocked("verified links");
+            provenance.blocked(NEEDS_LINKS);
         }
 
         let mut aibom = Check::new(
@@ -271,7 +380,7 @@ impl Verifier {
         let bom = match &keyset {
             Some(ks) => self.aibom(ks, chain.as_ref(), &mut aibom),
             None => {
-                aibom.blocked("the key set");
+                aibom.blocked(NEEDS_KEYSET);
                 None
             }
         };
@@ -283,18 +392,47 @@ impl Verifier {
         let dataset_manifest = match &keyset {
             Some(ks) => self.manifest(ks, chain.as_ref(), inventory.as_ref(), &mut manifest),
             None => {
-                manifest.blocked("the key set");
+                manifest.blocked(NEEDS_KEYSET);
                 None
             }
         };
 
         let mut consistency =
             Check::new("consistency", "AIBoM, provenance, links and manifest agree");
+        let bom_is_this_jobs = Self::job_ids(
+            chain.as_ref(),
+            prov.as_ref(),
+            bom.as_ref(),
+            &mut consistency,
+        );
+        // The files the signed AIBoM references need only the AIBoM: a
+        // swapped layout or link is named even when the chain failed. An
+        // AIBoM of another job would blame this job's own files instead.
+        match (&bom, &inventory) {
+            (Some(b), Some(inv)) if bom_is_this_jobs => {
+                self.references(b, inv, &mut consistency);
+            }
+            (Some(_), Some(_)) => consistency.blocked("an AIBoM of this job"),
+            (None, _) => consistency.blocked("a verified AIBoM"),
+            (_, None) => consistency.blocked("a hashed bundle"),
+        }
         match (&chain, &prov, &bom, &dataset_manifest) {
             (Some(c), Some(p), Some(b), Some(m)) => {
-                self.consistency(c, p, b, m, inventory.as_ref(), &mut consistency);
+                self.consistency(c, p, b, m, &mut consistency);
             }
-            _ => consistency.blocked("verified links, provenance, AIBoM and manifest"),
+            _ => {
+                let missing: Vec<&str> = [
+                    (chain.is_none(), "verified links"),
+                    (prov.is_none(), "a verified provenance"),
+                    (bom.is_none(), "a verified AIBoM"),
+                    (dataset_manifest.is_none(), "a verified manifest"),
+                ]
+                .iter()
+                .filter(|(m, _)| *m)
+                .map(|(_, what)| *what)
+                .collect();
+                consistency.blocked(&missing.join(", "));
+            }
         }
 
         let mut checks = vec![
@@ -383,13 +521,17 @@ impl Verifier {
         check: &mut Check,
     ) -> (Option<PublicKey>, Option<Verified<KeySet>>) {
         let shipped = self.read(TRUST_ROOT).and_then(|b| {
-            PublicKey::from_spki_pem(&String::from_utf8_lossy(&b)).map_err(|e| e.to_string())
+            PublicKey::from_spki_pem(&String::from_utf8_lossy(&b))
+                .map_err(|e| format!("[{}] {e}", e.code()))
         });
+        // The one failure that still lets the other checks run: no pin.
+        let mut unpinned = 0;
         let root = match (&opts.root, shipped) {
             (Some(pinned), Ok(shipped)) => {
                 if shipped.keyid() != pinned.keyid() {
-                    check.fail(
+                    check.fail_code(
                         TRUST_ROOT,
+                        "verify.root_mismatch",
                         format!(
                             "the bundle's root key {} is not the pinned root key {}",
                             shipped.keyid(),
@@ -405,15 +547,28 @@ impl Verifier {
                 pinned.clone()
             }
             (None, Ok(shipped)) => {
+                // Without a pin, a stranger who replaced the trust material
+                // and every signature would pass: the bundle's root key
+                // vouches only for itself.
+                check.fail_code(
+                    TRUST_ROOT,
+                    ROOT_NOT_PINNED,
+                    format!(
+                        "no root key is pinned, so nothing ties this bundle to your operator: its own \
+                         root key {} (fingerprint, SHA-256 of its DER: {}) vouches only for itself. \
+                         Obtain the operator's root public key (ROOT.pub) out of band, check that its \
+                         key ID or fingerprint is the one you were given, and pin it with --root-key \
+                         ROOT.pub or VERITRAIN_ROOT_KEY=ROOT.pub. The other checks ran against the \
+                         bundle's own root key.",
+                        shipped.keyid(),
+                        der_fingerprint(&shipped).unwrap_or_else(|| "unknown".to_owned())
+                    ),
+                );
                 check.detail(format!(
                     "root key {} taken from the bundle (not pinned)",
                     shipped.keyid()
                 ));
-                self.notes.push(format!(
-                    "The root key was taken from the bundle's own {TRUST_ROOT}, so this proves only \
-                     that the bundle is consistent with itself. Pin the operator's root key: \
-                     --root-key ROOT.pub"
-                ));
+                unpinned = 1;
                 shipped
             }
             (None, Err(e)) => {
@@ -425,7 +580,7 @@ impl Verifier {
             Ok(bytes) => match verify_keyset(&bytes, &root, &self.limits) {
                 Ok(ks) => Some(ks),
                 Err(e) => {
-                    check.fail(TRUST_KEYSET, format!("[{}] {e}", e.code()));
+                    check.fail_code(TRUST_KEYSET, e.code(), e.to_string());
                     None
                 }
             },
@@ -441,8 +596,9 @@ impl Verifier {
                     if let Some(ks) = &shipped
                         && ks.version > given.version
                     {
-                        check.fail(
+                        check.fail_code(
                             "--keyset",
+                            "verify.keyset_rollback",
                             format!(
                                 "the given key set (version {}) is older than the bundle's (version {}); \
                                  an old key set could hide a revocation",
@@ -457,7 +613,7 @@ impl Verifier {
                     shipped.is_some().then_some(given)
                 }
                 Err(e) => {
-                    check.fail("--keyset", format!("[{}] {e}", e.code()));
+                    check.fail_code("--keyset", e.code(), e.to_string());
                     None
                 }
             },
@@ -470,7 +626,7 @@ impl Verifier {
                 ks.keys.len()
             ));
         }
-        if !check.ok {
+        if check.failures.len() > unpinned {
             return (Some(root), None);
         }
         (Some(root), keyset)
@@ -528,7 +684,7 @@ impl Verifier {
                 Some(s)
             }
             Err(e) => {
-                check.fail(PROVENANCE, format!("[{}] {e}", e.code()));
+                check.fail_code(PROVENANCE, e.code(), e.to_string());
                 None
             }
         }
@@ -554,13 +710,19 @@ impl Verifier {
             .and_then(|m| m.verify_layout(std::slice::from_ref(root), at))
         {
             Ok(l) => l,
+            // Expiry is judged at the signing time; without one it cannot
+            // be judged, and the layout is not blamed for the provenance.
+            Err(veritrain_attest::Error::LayoutExpired(_)) if signing_time.is_none() => {
+                check.blocked(NEEDS_SIGNING_TIME);
+                return None;
+            }
             Err(e) => {
                 let when = if signing_time.is_some() {
                     "at the signing time"
                 } else {
                     "now (no verified signing time)"
                 };
-                check.fail(LAYOUT, format!("[{}] {e} (judged {when})", e.code()));
+                check.fail_code(LAYOUT, e.code(), format!("{e} (judged {when})"));
                 return None;
             }
         };
@@ -642,7 +804,7 @@ impl Verifier {
             let block = match parse_metablock(&bytes, &MetablockLimits::default()) {
                 Ok(b) => b,
                 Err(e) => {
-                    check.fail(&rel, format!("[{}] {e}", e.code()));
+                    check.fail_code(&rel, e.code(), e.to_string());
                     continue;
                 }
             };
@@ -663,26 +825,22 @@ impl Verifier {
                 }
             };
             if let Err(e) = block.verify_link(&key) {
-                check.fail(
+                check.fail_code(
                     &rel,
-                    format!(
-                        "[{}] not validly signed by functionary {keyid}: {e}",
-                        e.code()
-                    ),
+                    e.code(),
+                    format!("not validly signed by functionary {keyid}: {e}"),
                 );
                 continue;
             }
             match (keyset.entry(keyid), signing_time) {
                 (Some(entry), Some(t)) => {
                     if let Err(e) = entry.check_valid_at(t) {
-                        check.fail(&rel, format!("[{}] signing key {keyid}: {e}", e.code()));
+                        check.fail_code(&rel, e.code(), format!("signing key {keyid}: {e}"));
                         continue;
                     }
                 }
-                (Some(_), None) => {
-                    check.fail(&rel, "no verified signing time to judge the signing key at");
-                    continue;
-                }
+                // Judged once, below: the provenance is at fault, not this link.
+                (Some(_), None) => {}
                 (None, _) => {
                     check.fail(&rel, format!("signing key {keyid} is not in the key set"));
                     continue;
@@ -706,8 +864,14 @@ impl Verifier {
                 );
             }
         }
+        let Some(signing_time) = signing_time else {
+            // Each link's signature was checked above; its key's validity and
+            // the chain are judged at the signing time, which is missing.
+            check.blocked(NEEDS_SIGNING_TIME);
+            return None;
+        };
         let opts = VerifyOptions {
-            now: signing_time.unwrap_or_else(Utc::now),
+            now: signing_time,
             limits: MetablockLimits::default(),
         };
         match verify_chain(layout, att_dir.as_path(), &opts) {
@@ -732,7 +896,7 @@ impl Verifier {
             }
             Err(e) => {
                 let culprit = chain_culprit(&e, &link_files);
-                check.fail(culprit, format!("[{}] {e}", e.code()));
+                check.fail_code(culprit, e.code(), e.to_string());
                 None
             }
         }
@@ -836,7 +1000,7 @@ impl Verifier {
         let signed = match veritrain_bom::verify_bom_with_keyset(&bytes, keyset, &self.limits) {
             Ok(s) => s,
             Err(e) => {
-                check.fail(AIBOM_ENVELOPE, format!("[{}] {e}", e.code()));
+                check.fail_code(AIBOM_ENVELOPE, e.code(), e.to_string());
                 return None;
             }
         };
@@ -881,6 +1045,9 @@ impl Verifier {
                     ),
                 ),
             }
+        } else {
+            // The subject is compared with the link's product.
+            check.blocked(NEEDS_LINKS);
         }
         Some(signed_value)
     }
@@ -908,7 +1075,7 @@ impl Verifier {
         let statement = match statement {
             Ok(s) => s,
             Err(e) => {
-                check.fail(DATASET_MANIFEST, format!("[{}] {e}", e.code()));
+                check.fail_code(DATASET_MANIFEST, e.code(), e.to_string());
                 return None;
             }
         };
@@ -968,6 +1135,9 @@ impl Verifier {
                     ),
                 );
             }
+        } else {
+            // The subject is compared with the intake link's product.
+            check.blocked(NEEDS_LINKS);
         }
         // Re-derive the manifest from the dataset in the bundle. A single
         // file's manifest is its own digest, already computed.
@@ -1012,7 +1182,6 @@ impl Verifier {
         prov: &Verified<Statement>,
         bom: &Value,
         manifest: &DatasetManifest,
-        inventory: Option<&Manifest>,
         check: &mut Check,
     ) {
         let link_digest = |link: &Link, path: &str| {
@@ -1065,17 +1234,6 @@ impl Verifier {
             claims.manifest_roots.first(),
             Some(manifest.root_sha256.clone()),
         );
-        if let Some(inv) = inventory {
-            for (url, sha) in &claims.references {
-                // The key set may be refreshed after signing (rotation,
-                // revocation); it was verified against the root on its own.
-                if url.starts_with("trust/") {
-                    continue;
-                }
-                let on_disk = inv.entry(url).map(|e| e.sha256_hex());
-                expect(check, format!("reference {url}"), AIBOM, Some(sha), on_disk);
-            }
-        }
         // The provenance against the links, the manifest and the AIBoM.
         let Ok(p) = prov.provenance() else {
             check.fail(PROVENANCE, "unreadable SLSA predicate");
@@ -1116,11 +1274,136 @@ impl Verifier {
                 claims.components.get(bom_ref).cloned(),
             );
         }
-        if check.ok {
+        if check.failures.is_empty() {
             check.detail(format!(
                 "{} AIBoM digests, {} provenance dependencies and the manifest root agree with the links",
-                claims.components.len() + claims.references.len(),
+                claims.components.len(),
                 deps.len()
+            ));
+        }
+    }
+
+    /// Every signed document names its job: each link
+    /// (`veritrain_job_id`), the provenance (`invocationId`) and the AIBoM
+    /// (`veritrain:job:id`). One that names another job than the others is
+    /// the culprit (another job's copy, validly signed), not the files it
+    /// disagrees with. Returns whether the AIBoM is this job's, so that its
+    /// references may be trusted to name culprits.
+    fn job_ids(
+        chain: Option<&Chain>,
+        prov: Option<&Verified<Statement>>,
+        bom: Option<&Value>,
+        check: &mut Check,
+    ) -> bool {
+        let mut named: Vec<(String, String, Option<String>)> = Vec::new();
+        if let Some(c) = chain {
+            for (step, link) in [(STEP_INTAKE, &c.intake), (STEP_TRAIN, &c.train)] {
+                let job = link
+                    .environment
+                    .get("veritrain_job_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                named.push((
+                    link_file_of(step, &c.link_files),
+                    format!("the {step} link"),
+                    job,
+                ));
+            }
+        }
+        if let Some(p) = prov {
+            let job = p
+                .provenance()
+                .ok()
+                .and_then(|p| p.run_details.metadata.invocation_id);
+            named.push((PROVENANCE.to_owned(), "the provenance".to_owned(), job));
+        }
+        if let Some(b) = bom {
+            named.push((
+                AIBOM_ENVELOPE.to_owned(),
+                "the signed AIBoM".to_owned(),
+                bom_job_id(b),
+            ));
+        }
+        let mut votes: BTreeMap<Option<&str>, usize> = BTreeMap::new();
+        for (_, _, job) in &named {
+            *votes.entry(job.as_deref()).or_default() += 1;
+        }
+        if votes.len() < 2 {
+            return true;
+        }
+        let shown = |job: Option<&str>| job.unwrap_or("(none)").to_owned();
+        // A strict majority decides which job the bundle is; without one
+        // every document is named.
+        let majority = votes
+            .iter()
+            .find(|(_, n)| **n * 2 > named.len())
+            .map(|(job, _)| *job);
+        let Some(job) = majority else {
+            let files: Vec<&str> = named.iter().map(|(f, _, _)| f.as_str()).collect();
+            let who: Vec<String> = named
+                .iter()
+                .map(|(_, what, j)| format!("{what}: {}", shown(j.as_deref())))
+                .collect();
+            check.fail_code(
+                files.join(", "),
+                "verify.job_mismatch",
+                format!("the attestations name different jobs ({})", who.join("; ")),
+            );
+            return false;
+        };
+        let mut bom_ok = true;
+        for (file, what, other) in &named {
+            if other.as_deref() != job {
+                check.fail_code(
+                    file,
+                    "verify.job_mismatch",
+                    format!(
+                        "{what} is of job {}; the other attestations are of job {}: \
+                         this is another job's copy",
+                        shown(other.as_deref()),
+                        shown(job)
+                    ),
+                );
+                bom_ok &= file != AIBOM_ENVELOPE;
+            }
+        }
+        bom_ok
+    }
+
+    /// Every file the signed AIBoM references by digest (the layout, the
+    /// links, the provenance, the manifest) must be the one in the bundle.
+    /// A mismatch names the file: the AIBoM is signed, the file is not
+    /// (the layout and the links are signed by keys that may sign another
+    /// job's copy just as well).
+    fn references(&self, bom: &Value, inventory: &Manifest, check: &mut Check) {
+        let claims = BomClaims::collect(bom);
+        let mut agreed = 0;
+        for (url, sha) in &claims.references {
+            // The key set may be refreshed after signing (rotation,
+            // revocation); it was verified against the root on its own.
+            if url.starts_with("trust/") {
+                continue;
+            }
+            match inventory.entry(url).map(|e| e.sha256_hex()) {
+                Some(on_disk) if on_disk == *sha => agreed += 1,
+                Some(on_disk) => check.fail_code(
+                    url,
+                    "verify.reference_mismatch",
+                    format!(
+                        "sha256 {on_disk} is not the {sha} the signed AIBoM references; \
+                         this is not the file the job produced"
+                    ),
+                ),
+                None => check.fail_code(
+                    url,
+                    "verify.reference_missing",
+                    format!("missing from the bundle; the signed AIBoM references sha256 {sha}"),
+                ),
+            }
+        }
+        if check.failures.is_empty() {
+            check.detail(format!(
+                "the {agreed} attestation files the AIBoM references are the ones in the bundle"
             ));
         }
     }
@@ -1231,17 +1514,7 @@ fn expect(
 /// link, and for a `MATCH ... FROM other` rule the other step's link too
 /// (either may be the one that was changed).
 fn chain_culprit(error: &veritrain_attest::Error, link_files: &[String]) -> String {
-    let file_of = |step: &str| {
-        link_files
-            .iter()
-            .find(|f| {
-                f.rsplit('/')
-                    .next()
-                    .is_some_and(|n| n.starts_with(&format!("{step}.")))
-            })
-            .cloned()
-            .unwrap_or_else(|| format!("{ATTESTATIONS_DIR}/{step}.*.link"))
-    };
+    let file_of = |step: &str| link_file_of(step, link_files);
     match error {
         veritrain_attest::Error::StepThreshold { step, .. } => file_of(step),
         // A rule across steps (MATCH ... FROM, or the DISALLOW that catches
@@ -1259,6 +1532,43 @@ fn chain_culprit(error: &veritrain_attest::Error, link_files: &[String]) -> Stri
         }
         _ => ATTESTATIONS_DIR.to_owned(),
     }
+}
+
+/// SHA-256 of the key's SPKI DER, hex: the fingerprint the web UI's Trust
+/// page shows (and `openssl pkey -pubin -outform DER | sha256sum`).
+fn der_fingerprint(key: &PublicKey) -> Option<String> {
+    use base64::Engine as _;
+    let pem = key.to_spki_pem().ok()?;
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .ok()?;
+    Some(hex::encode(Sha256::digest(der)))
+}
+
+/// The link file of `step` among `link_files`.
+fn link_file_of(step: &str, link_files: &[String]) -> String {
+    link_files
+        .iter()
+        .find(|f| {
+            f.rsplit('/')
+                .next()
+                .is_some_and(|n| n.starts_with(&format!("{step}.")))
+        })
+        .cloned()
+        .unwrap_or_else(|| format!("{ATTESTATIONS_DIR}/{step}.*.link"))
+}
+
+/// The job ID an AIBoM records (`metadata.properties`, `veritrain:job:id`).
+fn bom_job_id(bom: &Value) -> Option<String> {
+    bom.get("metadata")?
+        .get("properties")?
+        .as_array()?
+        .iter()
+        .find(|p| p.get("name").and_then(Value::as_str) == Some(veritrain_bom::props::JOB_ID))?
+        .get("value")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// The digests an AIBoM claims: components by `bom-ref` (including nested

@@ -237,12 +237,19 @@ pub fn document() -> Value {
                 "signing_time": {"type": ["string", "null"], "format": "date-time"},
                 "notes": {"type": "array", "items": {"type": "string"}},
                 "checks": {"type": "array", "items": {"type": "object",
-                    "required": ["id", "title", "ok", "details", "failures"],
+                    "required": ["id", "title", "status", "ok", "details", "failures"],
                     "properties": {
-                        "id": {"type": "string"}, "title": {"type": "string"}, "ok": {"type": "boolean"},
+                        "id": {"type": "string"}, "title": {"type": "string"},
+                        "status": {"enum": ["passed", "failed", "not_run"],
+                            "description": "not_run: the check (or, with failures or details, the rest of it) could not run because a check it needs failed; see `needs`"},
+                        "ok": {"type": "boolean", "description": "status == passed (kept for older clients)"},
+                        "needs": {"type": "string", "description": "what it needed that an earlier check did not establish"},
                         "details": {"type": "array", "items": {"type": "string"}},
                         "failures": {"type": "array", "items": {"type": "object",
-                            "properties": {"file": {"type": "string"}, "message": {"type": "string"}}}}
+                            "required": ["file", "message"],
+                            "properties": {"file": {"type": "string", "description": "the file at fault (bundle path); two files that disagree are joined with \", \""},
+                                "code": {"type": "string", "description": "stable error code, where there is one"},
+                                "message": {"type": "string"}}}}
                     }}}
             }}
         }}

@@ -607,12 +607,21 @@ function modelCard(bom, history, totalEpochs) {
   return out;
 }
 
+// A check passed (✓), failed (✗), or did not run because a check it needs
+// failed (–, with what it needed); reports without `status` only have `ok`.
+function checkStatus(c) { return c.status || (c.ok ? 'passed' : 'failed'); }
+const CHECK_MARK = { passed: ['ok', '✓', 'passed: '], failed: ['bad', '✗', 'failed: '], not_run: ['skip', '–', 'not run: '] };
+
 function checksList(checks) {
-  return h('ul', { class: 'checks' }, checks.map((c) => h('li', { class: c.ok ? 'ok' : 'bad', 'data-check': c.id },
-    h('span', { class: 'mark', 'aria-hidden': 'true' }, c.ok ? '✓' : '✗'), h('span', { class: 'visually-hidden' }, c.ok ? 'passed: ' : 'failed: '),
-    h('strong', {}, c.title),
-    (c.failures || []).length ? h('ul', { class: 'failures' }, c.failures.map((f) => h('li', {}, f.file ? h('code', {}, f.file) : '', f.file ? ': ' : '', f.message))) : null,
-    (c.details || []).length ? h('details', {}, h('summary', {}, 'details'), h('ul', {}, c.details.map((d) => h('li', {}, d)))) : null)));
+  return h('ul', { class: 'checks' }, checks.map((c) => {
+    const [cls, mark, said] = CHECK_MARK[checkStatus(c)] || CHECK_MARK.failed;
+    return h('li', { class: cls, 'data-check': c.id, 'data-status': checkStatus(c) },
+      h('span', { class: 'mark', 'aria-hidden': 'true' }, mark), h('span', { class: 'visually-hidden' }, said),
+      h('strong', {}, c.title),
+      (c.failures || []).length ? h('ul', { class: 'failures' }, c.failures.map((f) => h('li', {}, f.file ? h('code', {}, f.file) : '', f.file ? ': ' : '', f.message))) : null,
+      c.needs ? h('p', { class: 'needs' }, `${(c.failures || []).length || (c.details || []).length ? 'The rest not run' : 'Not run'}: needs ${c.needs}.`) : null,
+      (c.details || []).length ? h('details', {}, h('summary', {}, 'details'), h('ul', {}, c.details.map((d) => h('li', {}, d)))) : null);
+  }));
 }
 
 function integrityView(r) {
@@ -759,9 +768,10 @@ function verifyPage() {
     out.append(h('p', {}, 'Verifying…'));
     try {
       const r = await api('/v1/verify', { method: 'POST', body: data, auth: false });
-      const failed = r.checks.filter((c) => !c.ok);
+      const failed = r.checks.filter((c) => checkStatus(c) === 'failed').length;
+      const notRun = r.checks.filter((c) => checkStatus(c) === 'not_run').length;
       out.replaceChildren(
-        h('div', { class: `verdict ${r.passed ? 'ok' : 'bad'}`, id: 'verdict', role: 'status' }, r.passed ? `✓ ${bundle.name} verifies: every check passed.` : `✗ ${bundle.name} does not verify: ${failed.length} check(s) failed.`),
+        h('div', { class: `verdict ${r.passed ? 'ok' : 'bad'}`, id: 'verdict', role: 'status' }, r.passed ? `✓ ${bundle.name} verifies: every check passed.` : `✗ ${bundle.name} does not verify: ${failed} check(s) failed${notRun ? `, ${notRun} not run` : ''}.`),
         dl([['Job', r.job_id], ['Model SHA-256', r.model_sha256 && h('code', {}, r.model_sha256)], ['Root key', r.root_keyid && h('code', {}, r.root_keyid)], ['Signed at', r.signing_time && when(r.signing_time)]]),
         checksList(r.checks), h('ul', { class: 'muted' }, (r.notes || []).map((n) => h('li', {}, n))));
       announce(r.passed ? 'Verification passed' : 'Verification failed');

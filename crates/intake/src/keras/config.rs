@@ -60,6 +60,22 @@ pub struct LayerSummary {
     pub(crate) vocabulary_asset: bool,
 }
 
+/// A model input or output as `config.json` declares it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TensorSummary {
+    /// The layer that holds it: the `InputLayer` of an input, the layer
+    /// that computes an output.
+    pub name: String,
+    /// Element type: an input's `dtype`, an output layer's compute dtype
+    /// (from its dtype policy, `mixed_float16` computes in `float16`).
+    pub dtype: Option<String>,
+    /// Shape (`null` for the batch dimension and other unknowns): an
+    /// input's `batch_shape`; an output's only where the config determines
+    /// it (a `Dense` layer: its input shape with the last dimension set to
+    /// `units`).
+    pub shape: Option<Vec<Option<u64>>>,
+}
+
 /// What `config.json` says about the model.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ModelSummary {
@@ -73,6 +89,11 @@ pub struct ModelSummary {
     pub layers: Vec<LayerSummary>,
     /// Whether a `compile_config` is present.
     pub compiled: bool,
+    /// The top-level model's inputs, in layer order.
+    pub inputs: Vec<TensorSummary>,
+    /// The top-level model's outputs: a Functional model's
+    /// `output_layers`, a Sequential model's last layer.
+    pub outputs: Vec<TensorSummary>,
 }
 
 /// The result of scanning `config.json`.
@@ -283,6 +304,11 @@ struct Walk<'l> {
     /// with the pointer of its first use.
     shared: BTreeMap<String, Vec<SharedUse>>,
     layers: Vec<LayerSummary>,
+    /// The top-level model's layers as tensors, in config order, with
+    /// whether each is an `InputLayer`.
+    top: Vec<(TensorSummary, bool)>,
+    /// Layer names in the top-level model's `output_layers`.
+    output_refs: Vec<String>,
 }
 
 /// Scans `config.json`.
@@ -322,6 +348,8 @@ pub fn scan_config(config_json: &[u8], limits: &KerasLimits) -> crate::Result<Co
         findings: Vec::new(),
         shared: BTreeMap::new(),
         layers: Vec::new(),
+        top: Vec::new(),
+        output_refs: Vec::new(),
     };
     let mut model = ModelSummary::default();
     match &root {
@@ -337,6 +365,27 @@ pub fn scan_config(config_json: &[u8], limits: &KerasLimits) -> crate::Result<Co
                     model.input_shapes =
                         walk.model(&resolved.class_name, cfg, "/config", "", &name, 0);
                 }
+                model.inputs = walk
+                    .top
+                    .iter()
+                    .filter(|(_, input)| *input)
+                    .map(|(t, _)| t.clone())
+                    .collect();
+                model.outputs = if resolved.class_name == "Functional" {
+                    walk.output_refs
+                        .iter()
+                        .filter_map(|r| walk.top.iter().find(|(t, _)| &t.name == r))
+                        .map(|(t, _)| t.clone())
+                        .collect()
+                } else {
+                    walk.top
+                        .iter()
+                        .rev()
+                        .find(|(_, input)| !*input)
+                        .map(|(t, _)| t.clone())
+                        .into_iter()
+                        .collect()
+                };
             }
         }
         other => walk.push(
@@ -982,6 +1031,9 @@ impl Walk<'_> {
             match (k.as_str(), v) {
                 ("layers", _) => {}
                 ("input_layers" | "output_layers", refs) => {
+                    if k == "output_layers" && depth == 0 {
+                        collect_refs(refs, &mut self.output_refs, 0);
+                    }
                     if !self.tensor_refs(refs, &layer_names, 0) {
                         self.push(
                             codes::INVALID_CONFIG,
@@ -1138,12 +1190,43 @@ impl Walk<'_> {
                 .flat_map(|g| g.shapes.iter())
                 .try_fold(0u64, |acc, s| acc.checked_add(params::elements(s)?))
         });
+        let units = params::output_units(&class_name, cfg);
+        if depth == 0 {
+            // The layer's input shape: its build_config's, or in a
+            // Sequential model the previous layer's output.
+            let in_shape = input_shape.clone().or_else(|| {
+                (!functional)
+                    .then(|| self.top.last().and_then(|(t, _)| t.shape.clone()))
+                    .flatten()
+            });
+            let shape = if is_input {
+                cfg.get("batch_shape").and_then(params::parse_shape)
+            } else if class_name == "Dense" {
+                // Dense maps the last dimension to `units` and keeps the rest.
+                in_shape.zip(units).and_then(|(s, u)| {
+                    let (_, rest) = s.split_last()?;
+                    Some(rest.iter().copied().chain([Some(u)]).collect())
+                })
+            } else if SHAPE_PRESERVING.contains(&class_name.as_str()) {
+                in_shape
+            } else {
+                None
+            };
+            self.top.push((
+                TensorSummary {
+                    name: name.clone(),
+                    dtype: cfg.get("dtype").and_then(compute_dtype),
+                    shape,
+                },
+                is_input,
+            ));
+        }
         self.layers.push(LayerSummary {
             name: name.clone(),
             class_name: class_name.clone(),
             pointer: pointer.to_owned(),
             weights_group: weights_group.clone(),
-            units: params::output_units(&class_name, cfg),
+            units,
             params_from_config,
             model: model_name.to_owned(),
             expected,
@@ -1283,6 +1366,61 @@ impl Walk<'_> {
             _ => false,
         }
     }
+}
+
+/// Layer classes whose output has the shape of their input.
+const SHAPE_PRESERVING: &[&str] = &[
+    "Activation",
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "BatchNormalization",
+    "LayerNormalization",
+    "UnitNormalization",
+    "Softmax",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "PReLU",
+    "ActivityRegularization",
+];
+
+/// The layer names in `input_layers` / `output_layers` (`[name, node,
+/// tensor]` triples, possibly nested), in order.
+fn collect_refs(v: &Json, out: &mut Vec<String>, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    match v {
+        Json::Arr(items) => match items.as_slice() {
+            [Json::Str(name), n, t] if n.as_u64().is_some() && t.as_u64().is_some() => {
+                out.push(name.clone());
+            }
+            _ => items.iter().for_each(|i| collect_refs(i, out, depth + 1)),
+        },
+        Json::Obj(entries) => entries
+            .iter()
+            .for_each(|(_, i)| collect_refs(i, out, depth + 1)),
+        _ => {}
+    }
+}
+
+/// The dtype a layer computes in: a dtype name, or a `DTypePolicy`'s
+/// name with its `mixed_` (and quantization `<mode>_from_`) prefix taken
+/// off, as Keras derives the compute dtype.
+fn compute_dtype(v: &Json) -> Option<String> {
+    let name = match v {
+        Json::Str(s) => s.as_str(),
+        Json::Obj(_) => v.get("config")?.get("name")?.as_str()?,
+        _ => return None,
+    };
+    let name = name.rsplit_once("_from_").map_or(name, |(_, rest)| rest);
+    let name = name.strip_prefix("mixed_").unwrap_or(name);
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 /// `[layer_name, node_index, tensor_index]` naming a known layer.

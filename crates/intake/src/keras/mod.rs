@@ -33,7 +33,7 @@ pub mod weights;
 
 pub use allowlist::ALLOWLIST_VERSION;
 pub use archive::{scan_keras_file, zip_limits_for};
-pub use config::{ConfigScan, LayerSummary, ModelSummary, scan_config};
+pub use config::{ConfigScan, LayerSummary, ModelSummary, TensorSummary, scan_config};
 pub use hdf5::{H5Dataset, H5Dtype, H5Group, H5Tree, parse_weights_structure};
 pub use metadata::{KerasMetadata, scan_metadata};
 pub use verdict::{KerasVerdict, scan_keras_archive};

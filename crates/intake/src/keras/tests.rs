@@ -1522,3 +1522,53 @@ proptest! {
         let _ = scan_config(&config, &limits());
     }
 }
+
+#[test]
+fn inputs_and_outputs_carry_names_dtypes_and_shapes() {
+    use super::config::TensorSummary;
+    let t = |name: &str, dtype: &str, shape: Option<Vec<Option<u64>>>| TensorSummary {
+        name: name.to_owned(),
+        dtype: Some(dtype.to_owned()),
+        shape,
+    };
+    let io = |file: &str| {
+        let m = scan_keras_archive(&mut fixture(file), &limits())
+            .model
+            .unwrap();
+        (m.inputs, m.outputs)
+    };
+    // Functional: output_layers name the Dense layer; its shape is its
+    // input's with the last dimension set to units.
+    assert_eq!(
+        io("ok_cnn_functional.keras"),
+        (
+            vec![t(
+                "image",
+                "float32",
+                Some(vec![None, Some(12), Some(12), Some(3)])
+            )],
+            vec![t("probs", "float32", Some(vec![None, Some(5)]))]
+        )
+    );
+    // Sequential: the last layer.
+    assert_eq!(
+        io("ok_mlp_sequential.keras"),
+        (
+            vec![t("input_layer", "float32", Some(vec![None, Some(8)]))],
+            vec![t("dense_2", "float32", Some(vec![None, Some(3)]))]
+        )
+    );
+    // Mixed precision: the Dense computes in float16; the final Activation
+    // keeps its shape and computes in float32.
+    let (_, outputs) = io("ok_mixed_precision.keras");
+    assert_eq!(
+        outputs,
+        vec![t("activation_1", "float32", Some(vec![None, Some(3)]))]
+    );
+    // Two inputs, two outputs, in the config's order.
+    let (inputs, outputs) = io("ok_multi_io.keras");
+    let names = |v: &[TensorSummary]| v.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&outputs), ["o1", "o2"]);
+    assert_eq!(inputs.len(), 2);
+    assert_eq!(outputs[1].shape, Some(vec![None, Some(3)]));
+}

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
-use super::config::{ConfigScan, ModelSummary, scan_config};
+use super::config::{ConfigScan, ModelSummary, TensorSummary, scan_config};
 use super::metadata::scan_metadata;
 use super::weights::{ParamSource, WeightsReport, inspect_weights};
 use super::{ALLOWLIST_VERSION, KerasArchive, KerasLimits, codes};
@@ -47,6 +47,11 @@ pub struct VerdictModel {
     pub input_shapes: Vec<Vec<Option<u64>>>,
     /// Whether the file carries a `compile_config`.
     pub compiled: bool,
+    /// The inputs: name, dtype and shape as the config declares them.
+    pub inputs: Vec<TensorSummary>,
+    /// The outputs: the layers that compute them, their compute dtype, and
+    /// their shape where the config determines it.
+    pub outputs: Vec<TensorSummary>,
     /// Layers in config order, nested models' layers included.
     pub layers: Vec<VerdictLayer>,
 }
@@ -399,6 +404,8 @@ fn fill_model(verdict: &mut KerasVerdict, model: &ModelSummary, report: Option<&
         name: model.name.clone(),
         input_shapes: model.input_shapes.clone(),
         compiled: model.compiled,
+        inputs: model.inputs.clone(),
+        outputs: model.outputs.clone(),
         layers,
     });
 }
