@@ -195,8 +195,23 @@ impl Sandbox for FakeTrainer {
                     "val_loss": val_loss, "val_accuracy": val_acc})
             })
             .collect();
-        let metrics =
-            serde_json::json!({"history": rows, "split": {"train": 400, "validation": 100}});
+        // Every fact the job reads from a real `metrics.json` (schema
+        // `veritrain.metrics/v1`, `trainer/train.py`) for the AIBoM.
+        let metrics = serde_json::json!({
+            "schema": "veritrain.metrics/v1",
+            "history": rows,
+            "steps_run": 30,
+            "compile": {
+                "source": "compile_config",
+                "optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.01}},
+                "loss": "sparse_categorical_crossentropy",
+                "metrics": ["accuracy"],
+            },
+            "split": {"algorithm": "sha256-rank-v1", "seed": 7, "validation_fraction": 0.2,
+                "examples": 600, "train": 480, "validation": 120},
+            "final_evaluation": {"split": "validation", "examples": 120,
+                "loss": 0.6, "accuracy": 0.75},
+        });
         let files: [(&str, Vec<u8>); 3] = [
             (
                 "metrics.json",
