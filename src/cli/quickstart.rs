@@ -112,7 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         keys: &keys,
         out: &bundle,
         runtime: &runtime,
-        operator: "Veritrain quickstart (local)",
+        operator: super::train::operator(None, Vec::new(), None),
         policy: Policy::default(),
     };
     let summary = match job.run(&mut printer) {

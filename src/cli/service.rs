@@ -102,7 +102,11 @@ impl Workers {
             PipelineSettings {
                 keys_dir,
                 policy,
-                operator: w.operator.clone(),
+                operator: super::train::operator(
+                    w.operator.clone(),
+                    w.operator_url.clone(),
+                    w.operator_email.clone(),
+                ),
                 gate: veritrain_intake::gate::GateLimits::default(),
                 binary: PlatformBinary::current(env!("CARGO_PKG_VERSION"))
                     .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?,

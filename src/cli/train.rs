@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use veritrain_bom::input::Organization;
+use veritrain_bom::input::{Contact, Organization};
 use veritrain_intake::gate::GateLimits;
 use veritrain_pipeline::{
     JobInputs, JobKeys, JobSettings, JobSummary, PlatformBinary, Progress, Stage, run_job,
@@ -41,9 +41,16 @@ pub struct Args {
     /// .venv/runtime).
     #[arg(long)]
     runtime: Option<PathBuf>,
-    /// The platform operator named as the AIBoM's supplier.
-    #[arg(long, default_value = "Veritrain local operator")]
-    operator: String,
+    /// The platform operator named as the AIBoM's supplier (default:
+    /// $VERITRAIN_OPERATOR, else the user and host running the job).
+    #[arg(long, env = "VERITRAIN_OPERATOR")]
+    operator: Option<String>,
+    /// A web site of the operator, recorded with the supplier (repeatable).
+    #[arg(long = "operator-url")]
+    operator_url: Vec<String>,
+    /// A contact e-mail address of the operator, recorded with the supplier.
+    #[arg(long = "operator-email")]
+    operator_email: Option<String>,
     /// Wall-clock limit of the training, in seconds.
     #[arg(long, default_value_t = 3600)]
     timeout: u64,
@@ -89,7 +96,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         keys: &args.keys,
         out: &args.out,
         runtime: &runtime,
-        operator: &args.operator,
+        operator: operator(
+            args.operator.clone(),
+            args.operator_url.clone(),
+            args.operator_email.clone(),
+        ),
         policy,
     };
     match job.run(&mut printer) {
@@ -109,6 +120,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// One `train` run, shared with `quickstart`.
+/// The AIBoM's supplier: the operator named on the command line (or
+/// `$VERITRAIN_OPERATOR`), else the user and host running the job, with
+/// its web sites and contact address when given.
+pub fn operator(name: Option<String>, url: Vec<String>, email: Option<String>) -> Organization {
+    let name = name
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(veritrain_pipeline::host::local_operator);
+    let contact = email
+        .map(|email| Contact {
+            name: name.clone(),
+            email: Some(email),
+        })
+        .into_iter()
+        .collect();
+    Organization { name, url, contact }
+}
+
 pub struct TrainJob<'a> {
     pub model: &'a Path,
     pub data: &'a Path,
@@ -117,7 +145,7 @@ pub struct TrainJob<'a> {
     pub keys: &'a Path,
     pub out: &'a Path,
     pub runtime: &'a veritrain_runtime::VerifiedRuntime,
-    pub operator: &'a str,
+    pub operator: Organization,
     pub policy: Policy,
 }
 
@@ -132,10 +160,7 @@ impl TrainJob<'_> {
             sandbox: &sandbox,
             policy: &self.policy,
             gate: GateLimits::default(),
-            supplier: Organization {
-                name: self.operator.to_owned(),
-                ..Organization::default()
-            },
+            supplier: self.operator.clone(),
             job_id: None,
             binary: PlatformBinary::current(env!("CARGO_PKG_VERSION"))?,
             cancel: None,

@@ -12,6 +12,31 @@ use veritrain_bom::input::{Cpu, Gpu, OperatingSystem};
 use veritrain_sandbox::Gpu as GpuPolicy;
 use veritrain_sandbox::Policy;
 
+/// The operator a job names as the AIBoM's supplier when none was
+/// configured: the user running Veritrain on this host, as `USER@HOST`
+/// (what is known, rather than an invented organization name). The user is
+/// `$USER`, else the effective uid; the host is the kernel's host name.
+pub fn local_operator() -> String {
+    let user = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| {
+            let status = std::fs::read_to_string("/proc/self/status").ok()?;
+            let uid = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+            Some(format!("uid {}", uid.split_whitespace().nth(1)?))
+        });
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty());
+    match (user, host) {
+        (Some(u), Some(h)) => format!("{u}@{h}"),
+        (Some(u), None) => u,
+        (None, Some(h)) => format!("the operator of {h}"),
+        (None, None) => "the local operator".to_owned(),
+    }
+}
+
 /// The OS from `/etc/os-release` and the kernel release.
 pub fn operating_system() -> OperatingSystem {
     let release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
@@ -183,6 +208,14 @@ fn nvidia_driver_version(version: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_local_operator_names_the_user_and_host() {
+        let name = super::local_operator();
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        assert!(name.ends_with(host.trim()), "{name}");
+        assert!(!name.starts_with('@'), "{name}");
+    }
+
     use super::*;
 
     #[test]

@@ -1265,6 +1265,7 @@ impl Verifier {
             ("veritrain", "platform/veritrain"),
             ("trainer/train.py", "platform/trainer"),
             ("runtime/requirements.lock", "platform/lock-file"),
+            ("runtime", "runtime"),
         ] {
             expect(
                 check,

@@ -55,9 +55,14 @@ struct Made {
 /// Keys whose signing key has been valid for ten days, and a layout signed
 /// yesterday for 30 days.
 fn made(keys: TestKeys) -> Made {
+    made_with_layout_from(keys, Utc::now() - Duration::days(1))
+}
+
+/// As [`made`], with the layout signed at `layout_from`.
+fn made_with_layout_from(keys: TestKeys, layout_from: DateTime<Utc>) -> Made {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("bundle");
-    let job_keys = keys.job_keys(Utc::now() - Duration::days(1), 30).unwrap();
+    let job_keys = keys.job_keys(layout_from, 30).unwrap();
     build_bundle(&bundle, &job_keys).unwrap();
     Made {
         _dir: dir,
@@ -86,7 +91,11 @@ fn b() -> &'static Made {
             signing: PrivateKey::from_pem(&keys.signing.to_pkcs8_pem().unwrap()).unwrap(),
             since: keys.since,
         };
-        made(same)
+        // Job B must differ from job A in everything that names a job or a
+        // time: its documents carry times to the second (the dataset
+        // manifest's `created`), and its layout is signed at another time.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        made_with_layout_from(same, Utc::now() - Duration::days(2))
     })
 }
 

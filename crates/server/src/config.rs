@@ -232,8 +232,13 @@ pub struct WorkerConfig {
     pub memory_mib: u64,
     /// CPU cores a training run may use (default: all).
     pub cpus: Option<f64>,
-    /// The platform operator named as the AIBoM's supplier.
-    pub operator: String,
+    /// The platform operator named as the AIBoM's supplier (default: the
+    /// user and host running the worker, `USER@HOST`).
+    pub operator: Option<String>,
+    /// The operator's web sites, recorded with the supplier.
+    pub operator_url: Vec<String>,
+    /// The operator's contact e-mail address, recorded with the supplier.
+    pub operator_email: Option<String>,
     /// Where a standalone `veritrain worker` serves `/healthz` and
     /// `/metrics` (default: not at all).
     pub metrics_listen: Option<SocketAddr>,
@@ -251,7 +256,9 @@ impl Default for WorkerConfig {
             timeout_secs: 3600,
             memory_mib: 4096,
             cpus: None,
-            operator: "Veritrain operator".into(),
+            operator: None,
+            operator_url: Vec::new(),
+            operator_email: None,
             metrics_listen: None,
         }
     }

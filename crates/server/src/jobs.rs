@@ -36,7 +36,7 @@ use veritrain_db::{
 };
 use veritrain_intake::definition::{Definition, DefinitionLimits};
 use veritrain_intake::gate::{self, GateLimits};
-use veritrain_pipeline::{BundleOptions, JobRequest, verify_bundle};
+use veritrain_pipeline::{BundleOptions, CheckStatus, JobRequest, verify_bundle};
 use veritrain_store::{BundleIndex, JobObjects, ObjectKey, Store};
 
 use crate::App;
@@ -1276,17 +1276,26 @@ pub(crate) async fn check_integrity(
         obj.insert("passed".into(), report.passed().into());
     }
     let mismatches: Vec<&Value> = objects.iter().filter(|o| o["status"] != "ok").collect();
+    // Checks that could not run (an earlier one failed) are listed apart:
+    // they found nothing wrong themselves.
     let failed_checks: Vec<Value> = report
         .checks
         .iter()
-        .filter(|c| !c.ok)
+        .filter(|c| c.status == CheckStatus::Failed)
         .map(|c| json!({"id": c.id, "failures": c.failures}))
+        .collect();
+    let not_run_checks: Vec<Value> = report
+        .checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::NotRun)
+        .map(|c| json!({"id": c.id, "needs": c.needs}))
         .collect();
     let summary = json!({
         "checked_at": checked_at,
         "passed": passed,
         "mismatches": mismatches,
         "failed_checks": failed_checks,
+        "not_run_checks": not_run_checks,
         "by": via,
     });
     let _ = jobs.db.append_event(job.id, "integrity", &summary).await;

@@ -24,7 +24,7 @@ pub struct PipelineSettings {
     /// The sandbox policy (limits of each training run).
     pub policy: Policy,
     /// The platform operator, the AIBoM's supplier.
-    pub operator: String,
+    pub operator: Organization,
     /// Intake limits.
     pub gate: GateLimits,
     /// The running program.
@@ -92,10 +92,7 @@ impl JobRunner for PipelineRunner {
             sandbox: &self.sandbox,
             policy: &self.settings.policy,
             gate: self.settings.gate.clone(),
-            supplier: Organization {
-                name: self.settings.operator.clone(),
-                ..Organization::default()
-            },
+            supplier: self.settings.operator.clone(),
             job_id: Some(job_id.to_owned()),
             binary: self.settings.binary.clone(),
             cancel: Some(cancel.clone()),

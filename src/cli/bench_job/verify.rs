@@ -299,7 +299,10 @@ fn build_bundle(args: &Args, scratch: &Path, keys: &Path, bundle: &Path) -> anyh
         keys,
         out: bundle,
         runtime: &runtime,
-        operator: "Veritrain bench",
+        operator: veritrain_bom::input::Organization {
+            name: "veritrain bench".into(),
+            ..Default::default()
+        },
         policy,
     };
     let mut printer = Printer::new();
