@@ -520,7 +520,7 @@ pub fn report_error(e: &veritrain_pipeline::Error, json: bool) {
 #[cfg(test)]
 mod tests {
     //! What `veritrain train` prints on stderr, from synthetic progress
-    //! events, on a terminal and off one.
+    //! events, on a terminal and off one; and whom it names as the supplier.
 
     use std::collections::BTreeMap;
     use std::sync::{Arc, Mutex};
@@ -752,5 +752,25 @@ mod tests {
             elapsed: Duration::from_millis(1),
         });
         assert_eq!(out.text(), "  hashed outputs: 21.0 kB in 0.00s, 21 MB/s\n");
+    }
+
+    #[test]
+    fn the_supplier_is_the_named_operator_else_the_user_and_host() {
+        let named = super::operator(
+            Some("Example ML Platform".into()),
+            vec!["https://ml.example.com".into()],
+            Some("ml@example.com".into()),
+        );
+        assert_eq!(named.name, "Example ML Platform");
+        assert_eq!(named.url, ["https://ml.example.com"]);
+        assert_eq!(named.contact.len(), 1);
+        assert_eq!(named.contact[0].email.as_deref(), Some("ml@example.com"));
+
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        for unnamed in [None, Some("  ".to_owned())] {
+            let local = super::operator(unnamed, Vec::new(), None);
+            assert!(local.name.ends_with(host.trim()), "{}", local.name);
+            assert!(local.contact.is_empty() && local.url.is_empty());
+        }
     }
 }
