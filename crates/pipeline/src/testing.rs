@@ -25,8 +25,8 @@ use veritrain_bom::input::Organization;
 use veritrain_intake::gate::GateLimits;
 use veritrain_runtime::VerifiedRuntime;
 use veritrain_sandbox::{
-    BindRole, Captured, CgroupFacts, CgroupStats, FACTS_SCHEMA, JobStatus, Outcome, Policy,
-    PolicyFacts, Sandbox, SandboxCommand, SeccompFacts,
+    BindRole, Captured, CgroupFacts, CgroupStats, FACTS_SCHEMA, JobStatus, LimitFact, Outcome,
+    Policy, PolicyFacts, Sandbox, SandboxCommand, SeccompFacts,
 };
 
 use crate::error::{Error, Result};
@@ -166,14 +166,14 @@ impl Sandbox for FakeTrainer {
         "fake"
     }
 
-    fn facts(&self, _: &SandboxCommand, _: &Policy) -> veritrain_sandbox::Result<PolicyFacts> {
-        Ok(fake_facts())
+    fn facts(&self, _: &SandboxCommand, policy: &Policy) -> veritrain_sandbox::Result<PolicyFacts> {
+        Ok(fake_facts(policy))
     }
 
     fn run_streaming(
         &self,
         cmd: &SandboxCommand,
-        _: &Policy,
+        policy: &Policy,
         on_line: &mut dyn FnMut(&str),
     ) -> veritrain_sandbox::Result<Outcome> {
         let fail = |m: String| veritrain_sandbox::Error::InvalidCommand(m);
@@ -249,7 +249,7 @@ impl Sandbox for FakeTrainer {
             stdout: Captured::default(),
             stderr: Captured::default(),
             output: None,
-            facts: fake_facts(),
+            facts: fake_facts(policy),
         })
     }
 }
@@ -274,7 +274,17 @@ fn repack(from: &Path, to: &Path) -> std::result::Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-fn fake_facts() -> PolicyFacts {
+/// The policy facts a fake sandbox reports: nothing enforced (no
+/// namespaces, no seccomp, no cgroup), and the limits `policy` asks for, as
+/// the AIBoM records them.
+pub fn fake_facts(policy: &Policy) -> PolicyFacts {
+    let l = &policy.limits;
+    let limit = |name: &str, value: Option<u64>, unit: &str| LimitFact {
+        name: name.into(),
+        value,
+        unit: unit.into(),
+        mechanism: "none (fake sandbox)".into(),
+    };
     PolicyFacts {
         schema: FACTS_SCHEMA.into(),
         backend: "fake".into(),
@@ -301,7 +311,14 @@ fn fake_facts() -> PolicyFacts {
         },
         mounts: Vec::new(),
         environment: Vec::new(),
-        limits: Vec::new(),
+        limits: vec![
+            limit("memory", l.memory_bytes, "bytes"),
+            limit(
+                "cpu_quota",
+                l.cpu_quota_cores.map(|c| (c * 1000.0).round() as u64),
+                "millicores",
+            ),
+        ],
         cgroup: CgroupFacts {
             layout: "none".into(),
             controllers: Vec::new(),

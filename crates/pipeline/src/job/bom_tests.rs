@@ -10,16 +10,10 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
-use veritrain_attest::dsse::Limits;
-use veritrain_attest::intoto::{MetablockLimits, parse_metablock};
-use veritrain_attest::keys::{Algorithm, PrivateKey};
-use veritrain_attest::keyset::{KeySet, verify_keyset};
-use veritrain_sandbox::{
-    CgroupFacts, CgroupStats, JobStatus, LimitFact, Outcome, PolicyFacts, SandboxCommand,
-    SeccompProgram,
-};
+use veritrain_sandbox::{CgroupStats, JobStatus, Outcome, PolicyFacts, SandboxCommand};
 
 use super::*;
+use crate::testing::{TestKeys, fake_facts};
 
 const BINARY_SHA: &str = "5e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7";
 
@@ -40,53 +34,13 @@ fn real_metrics() -> Value {
     serde_json::from_slice(&fs::read(fixture("ok_quickstart.metrics.json")).unwrap()).unwrap()
 }
 
-/// A sandbox that plays the trainer: it writes the four outputs into the
-/// output directory, reports the epochs and `done`, and returns what the
-/// cgroup measured.
+/// A sandbox that replays a real quickstart run: it writes that run's four
+/// outputs (or the given `metrics.json`), reports its wall time and what the
+/// cgroup measured. [`crate::testing::FakeTrainer`] makes up a two-epoch
+/// run instead and reports no usage.
 struct FakeTrainer {
     metrics: Vec<u8>,
     cpu_usage_usec: Option<u64>,
-}
-
-fn policy_facts(policy: &Policy) -> PolicyFacts {
-    let l = &policy.limits;
-    let limit = |name: &str, value: Option<u64>, unit: &str| LimitFact {
-        name: name.into(),
-        value,
-        unit: unit.into(),
-        mechanism: "test".into(),
-    };
-    PolicyFacts {
-        schema: veritrain_sandbox::FACTS_SCHEMA.into(),
-        backend: "fake".into(),
-        backend_version: "0".into(),
-        namespaces: vec!["user".into()],
-        nested_user_namespaces: false,
-        network: "loopback-only".into(),
-        host_uid: 1,
-        host_gid: 1,
-        uid: 1000,
-        gid: 1000,
-        capabilities: Vec::new(),
-        no_new_privs: true,
-        seccomp: SeccompProgram::disabled_facts(),
-        mounts: Vec::new(),
-        environment: Vec::new(),
-        limits: vec![
-            limit("memory", l.memory_bytes, "bytes"),
-            limit(
-                "cpu_quota",
-                l.cpu_quota_cores.map(|c| (c * 1000.0) as u64),
-                "millicores",
-            ),
-        ],
-        cgroup: CgroupFacts {
-            layout: "v2".into(),
-            controllers: Vec::new(),
-            v2_tracking: true,
-        },
-        gpu_devices: Vec::new(),
-    }
 }
 
 impl Sandbox for FakeTrainer {
@@ -95,7 +49,7 @@ impl Sandbox for FakeTrainer {
     }
 
     fn facts(&self, _: &SandboxCommand, policy: &Policy) -> veritrain_sandbox::Result<PolicyFacts> {
-        Ok(policy_facts(policy))
+        Ok(fake_facts(policy))
     }
 
     fn run_streaming(
@@ -130,37 +84,17 @@ impl Sandbox for FakeTrainer {
             stdout: Default::default(),
             stderr: Default::default(),
             output: None,
-            facts: policy_facts(policy),
+            facts: fake_facts(policy),
         })
     }
 }
 
+/// Fresh keys: a signing key valid from now and a layout for a day.
 fn keys() -> JobKeys {
     let now = Utc::now();
-    let root = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
-    let signing = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
-    let keyset_bytes = KeySet::new(signing.public_key(), now)
+    TestKeys::generate(now)
+        .and_then(|k| k.job_keys(now, 1))
         .unwrap()
-        .sign(&root)
-        .unwrap()
-        .to_json_pretty()
-        .unwrap();
-    let keyset = verify_keyset(&keyset_bytes, root.public_key(), &Limits::default()).unwrap();
-    let layout_bytes = layout::sign_job_layout(&keyset, &root, now, 1).unwrap();
-    let layout = parse_metablock(&layout_bytes, &MetablockLimits::default())
-        .unwrap()
-        .verify_layout(std::slice::from_ref(root.public_key()), now)
-        .unwrap();
-    JobKeys {
-        dir: None,
-        root: root.public_key().clone(),
-        root_pem: root.public_key().to_spki_pem().unwrap().into_bytes(),
-        keyset_bytes,
-        keyset,
-        layout_bytes,
-        layout,
-        signer: Box::new(signing),
-    }
 }
 
 /// What a finished fake job left.
