@@ -32,6 +32,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use util::{repo_root, run, veritrain};
 use veritrain_attest::keys::{Algorithm, PrivateKey, Signer};
+use veritrain_pipeline::testing::{bundle_files, copy_dir, resign_envelope, resign_metablock};
 
 fn runtime_dir() -> PathBuf {
     std::env::var_os("VERITRAIN_RUNTIME_DIR")
@@ -251,37 +252,6 @@ fn assert_in_toto_verify_passes(bundle: &Path) {
             "{}",
             text(&out)
         );
-    }
-}
-
-/// Every file of a bundle, relative, sorted.
-fn bundle_files(bundle: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(bundle, bundle, &mut out);
-    out.sort();
-    out
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let dest = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_dir(&p, &dest);
-        } else {
-            fs::copy(&p, &dest).unwrap();
-        }
     }
 }
 
@@ -679,31 +649,6 @@ fn an_extra_file_in_the_bundle_fails_verification() {
         "outputs/backdoor.py",
         "extra file",
     );
-}
-
-/// Re-sign a DSSE envelope's exact payload with `key`.
-fn resign_envelope(path: &Path, key: &PrivateKey) {
-    let env: Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
-    let payload = base64::engine::general_purpose::STANDARD
-        .decode(env["payload"].as_str().unwrap())
-        .unwrap();
-    let signed = veritrain_attest::dsse::sign(
-        env["payloadType"].as_str().unwrap(),
-        &payload,
-        &[key as &dyn Signer],
-    )
-    .unwrap();
-    fs::write(path, signed.to_json().unwrap()).unwrap();
-}
-
-/// Re-sign an in-toto metablock's `signed` part with `key`.
-fn resign_metablock(path: &Path, key: &PrivateKey) {
-    let mut block: Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
-    let canonical = veritrain_attest::cjson::encode(&block["signed"]).unwrap();
-    let sig = key.sign(&canonical).unwrap();
-    block["signatures"] =
-        serde_json::json!([{"keyid": key.public_key().keyid(), "sig": hex::encode(sig)}]);
-    fs::write(path, serde_json::to_vec(&block).unwrap()).unwrap();
 }
 
 #[test]

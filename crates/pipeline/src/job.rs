@@ -1442,22 +1442,6 @@ mod tests {
         (keys, root, plain)
     }
 
-    /// A verified fake runtime under `dir`.
-    fn fake_runtime(dir: &Path) -> VerifiedRuntime {
-        let interpreter = dir.join("python3.11");
-        fs::write(&interpreter, b"#!fake interpreter\n").unwrap();
-        let rt_dir = dir.join("runtime");
-        let lock = veritrain_runtime::lock::Lock::embedded().unwrap();
-        veritrain_runtime::identity::write_fake_runtime(&rt_dir, &interpreter, &lock).unwrap();
-        VerifiedRuntime::verify(&rt_dir).unwrap()
-    }
-
-    fn example(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../examples/quickstart")
-            .join(name)
-    }
-
     struct Run {
         result: Result<JobSummary>,
         stages: Vec<Stage>,
@@ -1471,31 +1455,19 @@ mod tests {
     /// `cancel_at` cancels it when that stage is reported.
     fn run_cancelled(token: &CancelToken, cancel_at: Option<Stage>) -> Run {
         let dir = tempfile::tempdir().unwrap();
-        let runtime = fake_runtime(dir.path());
+        let runtime = crate::testing::fake_runtime(dir.path()).unwrap();
         let jobs = dir.path().join("jobs");
         fs::create_dir(&jobs).unwrap();
         let sandbox = NoSandbox::default();
         let policy = Policy::for_testing();
+        let out = jobs.join("bundle");
         let settings = JobSettings {
-            out: &jobs.join("bundle"),
-            runtime: &runtime,
-            sandbox: &sandbox,
-            policy: &policy,
-            gate: GateLimits::default(),
             supplier: Organization::default(),
-            job_id: None,
-            binary: PlatformBinary {
-                version: "0.0.0-test".into(),
-                sha256: "0".repeat(64),
-            },
             cancel: Some(token.clone()),
+            ..crate::testing::test_settings(&out, &runtime, &sandbox, &policy)
         };
-        let inputs = JobInputs {
-            model: &example("model.keras"),
-            data: &example("data.csv"),
-            definition: &example("definition.yaml"),
-            request: Some(&example("job.yaml")),
-        };
+        let quickstart = crate::testing::QuickstartInputs::default();
+        let inputs = quickstart.inputs();
         let mut stages = Vec::new();
         let mut accepted = false;
         let result = run_job(&inputs, &settings, &keys(), &mut |p| match p {
@@ -1654,35 +1626,15 @@ mod tests {
     /// `keys`.
     fn run_trained(keys: &JobKeys, mischief: Mischief) -> Trained {
         let dir = tempfile::tempdir().unwrap();
-        let runtime = fake_runtime(dir.path());
+        let runtime = crate::testing::fake_runtime(dir.path()).unwrap();
         let jobs = dir.path().join("jobs");
         fs::create_dir(&jobs).unwrap();
         let sandbox = MeddlingTrainer { mischief };
         let policy = Policy::for_testing();
-        let settings = JobSettings {
-            out: &jobs.join("bundle"),
-            runtime: &runtime,
-            sandbox: &sandbox,
-            policy: &policy,
-            gate: GateLimits::default(),
-            supplier: Organization {
-                name: "Veritrain test operator".into(),
-                ..Organization::default()
-            },
-            job_id: None,
-            binary: PlatformBinary {
-                version: "0.0.0-test".into(),
-                sha256: "0".repeat(64),
-            },
-            cancel: None,
-        };
-        let inputs = JobInputs {
-            model: &example("model.keras"),
-            data: &example("data.csv"),
-            definition: &example("definition.yaml"),
-            request: Some(&example("job.yaml")),
-        };
-        let result = run_job(&inputs, &settings, keys, &mut |_| {});
+        let out = jobs.join("bundle");
+        let settings = crate::testing::test_settings(&out, &runtime, &sandbox, &policy);
+        let quickstart = crate::testing::QuickstartInputs::default();
+        let result = run_job(&quickstart.inputs(), &settings, keys, &mut |_| {});
         let mut left: Vec<String> = fs::read_dir(&jobs)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -16,10 +16,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use veritrain_attest::dsse::Limits;
 use veritrain_attest::intoto::{MetablockLimits, parse_metablock};
-use veritrain_attest::keys::{Algorithm, PrivateKey};
+use veritrain_attest::keys::{Algorithm, PrivateKey, Signer};
 use veritrain_attest::keyset::{KeySet, verify_keyset};
 use veritrain_bom::input::Organization;
 use veritrain_intake::gate::GateLimits;
@@ -105,29 +106,65 @@ pub fn quickstart(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Run the quickstart job into a new bundle at `out` with `keys`, trained by
-/// [`FakeTrainer`]. The fake runtime is made next to `out` and removed after.
+/// A verified fake runtime at `dir/runtime`, its interpreter a stub at
+/// `dir/python3.11` (`veritrain_runtime::identity::write_fake_runtime`).
 ///
 /// # Errors
-/// As [`run_job`].
-pub fn build_bundle(out: &Path, keys: &JobKeys) -> Result<JobSummary> {
-    let name = out
-        .file_name()
-        .map_or_else(|| "bundle".to_owned(), |n| n.to_string_lossy().into_owned());
-    let scratch = out.with_file_name(format!(".{name}.fake-runtime"));
-    fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
-    let interpreter = scratch.join("python3.11");
+/// I/O and runtime errors.
+pub fn fake_runtime(dir: &Path) -> Result<VerifiedRuntime> {
+    let interpreter = dir.join("python3.11");
     fs::write(&interpreter, b"#!fake interpreter\n").map_err(|e| Error::io(&interpreter, e))?;
-    let rt_dir = scratch.join("runtime");
+    let rt_dir = dir.join("runtime");
     let lock = veritrain_runtime::lock::Lock::embedded()?;
     veritrain_runtime::identity::write_fake_runtime(&rt_dir, &interpreter, &lock)?;
-    let runtime = VerifiedRuntime::verify(&rt_dir)?;
-    let policy = Policy::for_testing();
-    let settings = JobSettings {
+    Ok(VerifiedRuntime::verify(&rt_dir)?)
+}
+
+/// The quickstart example's four files, as a job's inputs.
+pub struct QuickstartInputs {
+    model: PathBuf,
+    data: PathBuf,
+    definition: PathBuf,
+    request: PathBuf,
+}
+
+impl Default for QuickstartInputs {
+    fn default() -> Self {
+        QuickstartInputs {
+            model: quickstart("model.keras"),
+            data: quickstart("data.csv"),
+            definition: quickstart("definition.yaml"),
+            request: quickstart("job.yaml"),
+        }
+    }
+}
+
+impl QuickstartInputs {
+    /// The inputs of [`run_job`].
+    pub fn inputs(&self) -> JobInputs<'_> {
+        JobInputs {
+            model: &self.model,
+            data: &self.data,
+            definition: &self.definition,
+            request: Some(&self.request),
+        }
+    }
+}
+
+/// The settings of a test job into `out`: the test operator, no job ID,
+/// a test binary, default gate limits, no cancel token. Tests override
+/// fields with struct update syntax.
+pub fn test_settings<'a>(
+    out: &'a Path,
+    runtime: &'a VerifiedRuntime,
+    sandbox: &'a dyn Sandbox,
+    policy: &'a Policy,
+) -> JobSettings<'a> {
+    JobSettings {
         out,
-        runtime: &runtime,
-        sandbox: &FakeTrainer,
-        policy: &policy,
+        runtime,
+        sandbox,
+        policy,
         gate: GateLimits::default(),
         supplier: Organization {
             name: "Veritrain test operator".into(),
@@ -139,16 +176,91 @@ pub fn build_bundle(out: &Path, keys: &JobKeys) -> Result<JobSummary> {
             sha256: "0".repeat(64),
         },
         cancel: None,
-    };
-    let inputs = JobInputs {
-        model: &quickstart("model.keras"),
-        data: &quickstart("data.csv"),
-        definition: &quickstart("definition.yaml"),
-        request: Some(&quickstart("job.yaml")),
-    };
-    let result = run_job(&inputs, &settings, keys, &mut |_| {});
+    }
+}
+
+/// Run the quickstart job into a new bundle at `out` with `keys`, trained by
+/// [`FakeTrainer`]. The fake runtime is made next to `out` and removed after.
+///
+/// # Errors
+/// As [`run_job`].
+pub fn build_bundle(out: &Path, keys: &JobKeys) -> Result<JobSummary> {
+    let name = out
+        .file_name()
+        .map_or_else(|| "bundle".to_owned(), |n| n.to_string_lossy().into_owned());
+    let scratch = out.with_file_name(format!(".{name}.fake-runtime"));
+    fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
+    let result = fake_runtime(&scratch).and_then(|runtime| {
+        let policy = Policy::for_testing();
+        let settings = test_settings(out, &runtime, &FakeTrainer, &policy);
+        run_job(
+            &QuickstartInputs::default().inputs(),
+            &settings,
+            keys,
+            &mut |_| {},
+        )
+    });
     let _ = fs::remove_dir_all(&scratch);
     result
+}
+
+/// What a fake sandbox returns for a run that succeeded after `wall_time`
+/// with the cgroup's `usage`.
+pub fn succeeded(policy: &Policy, wall_time: Duration, usage: CgroupStats) -> Outcome {
+    Outcome {
+        job_id: "fake".into(),
+        status: JobStatus::Succeeded,
+        exit_code: Some(0),
+        timed_out: false,
+        oom_killed: false,
+        wall_time,
+        usage,
+        leftover_processes: 0,
+        stdout: Captured::default(),
+        stderr: Captured::default(),
+        output: None,
+        facts: fake_facts(policy),
+    }
+}
+
+/// Every file under `dir`, relative to it, sorted.
+///
+/// # Panics
+/// When `dir` cannot be read (test support).
+#[allow(clippy::unwrap_used)]
+pub fn bundle_files(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else if let Ok(rel) = p.strip_prefix(root) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// A copy of the tree `from` at `to`.
+///
+/// # Panics
+/// On an I/O error (test support).
+#[allow(clippy::unwrap_used)]
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap_or_default());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            fs::copy(&p, &dest).unwrap();
+        }
+    }
 }
 
 /// A [`Sandbox`] that plays the trainer without running anything: the
@@ -237,21 +349,51 @@ impl Sandbox for FakeTrainer {
             );
         }
         on_line(r#"{"event":"done","epochs":2}"#);
-        Ok(Outcome {
-            job_id: "fake".into(),
-            status: JobStatus::Succeeded,
-            exit_code: Some(0),
-            timed_out: false,
-            oom_killed: false,
-            wall_time: Duration::from_millis(10),
-            usage: CgroupStats::default(),
-            leftover_processes: 0,
-            stdout: Captured::default(),
-            stderr: Captured::default(),
-            output: None,
-            facts: fake_facts(policy),
-        })
+        Ok(succeeded(
+            policy,
+            Duration::from_millis(10),
+            CgroupStats::default(),
+        ))
     }
+}
+
+/// Re-sign a DSSE envelope's exact payload with `key`, as an attacker (or a
+/// test) holding some key would.
+///
+/// # Panics
+/// When the file is not a DSSE envelope or cannot be written (test support).
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+pub fn resign_envelope(path: &Path, key: &PrivateKey) {
+    let env: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(env["payload"].as_str().unwrap())
+        .unwrap();
+    sign_payload(path, env["payloadType"].as_str().unwrap(), &payload, key);
+}
+
+/// Write at `path` a DSSE envelope of `payload` signed by `key`.
+///
+/// # Panics
+/// When signing or writing fails (test support).
+#[allow(clippy::unwrap_used)]
+pub fn sign_payload(path: &Path, payload_type: &str, payload: &[u8], key: &PrivateKey) {
+    let signed =
+        veritrain_attest::dsse::sign(payload_type, payload, &[key as &dyn Signer]).unwrap();
+    fs::write(path, signed.to_json().unwrap()).unwrap();
+}
+
+/// Re-sign an in-toto metablock's `signed` part with `key`.
+///
+/// # Panics
+/// When the file is not a metablock or cannot be written (test support).
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+pub fn resign_metablock(path: &Path, key: &PrivateKey) {
+    let mut block: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+    let canonical = veritrain_attest::cjson::encode(&block["signed"]).unwrap();
+    let sig = key.sign(&canonical).unwrap();
+    block["signatures"] =
+        serde_json::json!([{"keyid": key.public_key().keyid(), "sig": hex::encode(sig)}]);
+    fs::write(path, serde_json::to_vec(&block).unwrap()).unwrap();
 }
 
 /// The base model's members copied into a new archive with a comment.

@@ -31,8 +31,11 @@ use base64::Engine as _;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use veritrain_attest::keys::{Algorithm, PrivateKey, Signer};
-use veritrain_pipeline::testing::{TestKeys, build_bundle, quickstart};
+use veritrain_attest::keys::{Algorithm, PrivateKey};
+use veritrain_pipeline::testing::{
+    TestKeys, build_bundle, bundle_files, copy_dir, quickstart, resign_envelope, resign_metablock,
+    sign_payload,
+};
 use veritrain_pipeline::{
     BundleOptions, CheckStatus, HeldArtifact, ROOT_NOT_PINNED, Report, verify_bundle,
 };
@@ -123,37 +126,6 @@ fn copy_of_a() -> (tempfile::TempDir, PathBuf) {
     (dir, copy)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let dest = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_dir(&p, &dest);
-        } else {
-            fs::copy(&p, &dest).unwrap();
-        }
-    }
-}
-
-/// Every file of a bundle, relative, sorted.
-fn bundle_files(bundle: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(bundle, bundle, &mut out);
-    out.sort();
-    out
-}
-
 fn link_file(bundle: &Path, step: &str) -> String {
     bundle_files(bundle)
         .into_iter()
@@ -192,31 +164,6 @@ fn assert_fails_naming(report: &Report, culprit: &str, case: &str) {
 }
 
 // ----- re-signing, as an attacker (or a test) with some key would ---------------
-
-/// Re-sign a DSSE envelope's exact payload with `key`.
-fn resign_envelope(path: &Path, key: &PrivateKey) {
-    let env: Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
-    let payload = base64::engine::general_purpose::STANDARD
-        .decode(env["payload"].as_str().unwrap())
-        .unwrap();
-    sign_payload(path, env["payloadType"].as_str().unwrap(), &payload, key);
-}
-
-fn sign_payload(path: &Path, payload_type: &str, payload: &[u8], key: &PrivateKey) {
-    let signed =
-        veritrain_attest::dsse::sign(payload_type, payload, &[key as &dyn Signer]).unwrap();
-    fs::write(path, signed.to_json().unwrap()).unwrap();
-}
-
-/// Re-sign an in-toto metablock's `signed` part with `key`.
-fn resign_metablock(path: &Path, key: &PrivateKey) {
-    let mut block: Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
-    let canonical = veritrain_attest::cjson::encode(&block["signed"]).unwrap();
-    let sig = key.sign(&canonical).unwrap();
-    block["signatures"] =
-        serde_json::json!([{"keyid": key.public_key().keyid(), "sig": hex::encode(sig)}]);
-    fs::write(path, serde_json::to_vec(&block).unwrap()).unwrap();
-}
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -626,19 +573,26 @@ fn a_layout_naming_other_keys_is_named_even_though_the_links_fail() {
     );
 }
 
-#[test]
-fn a_layout_that_expired_after_the_job_passes_and_says_so() {
+/// Job A's report when its layout was signed `signed_days_ago` for one
+/// day and the job finished four days ago (provenance re-dated, AIBoM
+/// re-sealed, both by A's signing key).
+fn verify_with_one_day_layout_signed(signed_days_ago: i64) -> Report {
     let keys = &a().keys;
     let (_dir, copy) = copy_of_a();
-    // Signed three days ago for one day; the job finished four days ago.
     let layout = keys
-        .job_keys(Utc::now() - Duration::days(3), 1)
+        .job_keys(Utc::now() - Duration::days(signed_days_ago), 1)
         .unwrap()
         .layout_bytes;
     fs::write(copy.join(LAYOUT), layout).unwrap();
     redate_provenance(&copy, Utc::now() - Duration::days(4), &keys.signing);
     reseal_aibom(&copy, &keys.signing);
-    let report = verify(&copy);
+    verify(&copy)
+}
+
+#[test]
+fn a_layout_that_expired_after_the_job_passes_and_says_so() {
+    // Signed three days ago for one day; the job finished four days ago.
+    let report = verify_with_one_day_layout_signed(3);
     assert_passes(&report);
     let details = check(&report, "layout").details.join("\n");
     assert!(
@@ -650,18 +604,9 @@ fn a_layout_that_expired_after_the_job_passes_and_says_so() {
 
 #[test]
 fn a_layout_that_had_expired_before_the_job_finished_fails_naming_it() {
-    let keys = &a().keys;
-    let (_dir, copy) = copy_of_a();
     // Signed six days ago for one day: expired five days ago; the job
     // finished four days ago.
-    let layout = keys
-        .job_keys(Utc::now() - Duration::days(6), 1)
-        .unwrap()
-        .layout_bytes;
-    fs::write(copy.join(LAYOUT), layout).unwrap();
-    redate_provenance(&copy, Utc::now() - Duration::days(4), &keys.signing);
-    reseal_aibom(&copy, &keys.signing);
-    let report = verify(&copy);
+    let report = verify_with_one_day_layout_signed(6);
     assert_fails_naming(&report, LAYOUT, "layout expired before the job");
     let failure = &check(&report, "layout").failures[0];
     assert_eq!(failure.code.as_deref(), Some("intoto.layout_expired"));

@@ -10,22 +10,18 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
-use veritrain_sandbox::{CgroupStats, JobStatus, Outcome, PolicyFacts, SandboxCommand};
+use veritrain_sandbox::{CgroupStats, Outcome, PolicyFacts, SandboxCommand};
 
 use super::*;
-use crate::testing::{TestKeys, fake_facts};
+use crate::testing::{
+    QuickstartInputs, TestKeys, fake_facts, fake_runtime, quickstart, succeeded, test_settings,
+};
 
 const BINARY_SHA: &str = "5e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7";
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
-        .join(name)
-}
-
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/quickstart")
         .join(name)
 }
 
@@ -59,7 +55,7 @@ impl Sandbox for FakeTrainer {
         on_line: &mut dyn FnMut(&str),
     ) -> veritrain_sandbox::Result<Outcome> {
         let out = cmd.output_dir().unwrap();
-        fs::copy(example("model.keras"), out.join("model.keras")).unwrap();
+        fs::copy(quickstart("model.keras"), out.join("model.keras")).unwrap();
         fs::write(out.join("metrics.json"), &self.metrics).unwrap();
         fs::copy(fixture("ok_quickstart.split.json"), out.join("split.json")).unwrap();
         fs::copy(
@@ -69,23 +65,14 @@ impl Sandbox for FakeTrainer {
         .unwrap();
         on_line(r#"{"event":"epoch","epoch":1,"metrics":{"loss":0.8,"accuracy":0.6}}"#);
         on_line(r#"{"event":"done","epochs":10}"#);
-        Ok(Outcome {
-            job_id: "fake".into(),
-            status: JobStatus::Succeeded,
-            exit_code: Some(0),
-            timed_out: false,
-            oom_killed: false,
-            wall_time: Duration::from_millis(3250),
-            usage: CgroupStats {
+        Ok(succeeded(
+            policy,
+            Duration::from_millis(3250),
+            CgroupStats {
                 cpu_usage_usec: self.cpu_usage_usec,
                 ..CgroupStats::default()
             },
-            leftover_processes: 0,
-            stdout: Default::default(),
-            stderr: Default::default(),
-            output: None,
-            facts: fake_facts(policy),
-        })
+        ))
     }
 }
 
@@ -111,12 +98,7 @@ use veritrain_runtime::RuntimeIdentity;
 /// Run the quickstart job with the fake trainer writing `metrics`.
 fn run(metrics: &Value, cpu_usage_usec: Option<u64>) -> Job {
     let dir = tempfile::tempdir().unwrap();
-    let interpreter = dir.path().join("python3.11");
-    fs::write(&interpreter, b"#!fake interpreter\n").unwrap();
-    let rt_dir = dir.path().join("runtime");
-    let lock = veritrain_runtime::lock::Lock::embedded().unwrap();
-    veritrain_runtime::identity::write_fake_runtime(&rt_dir, &interpreter, &lock).unwrap();
-    let runtime = VerifiedRuntime::verify(&rt_dir).unwrap();
+    let runtime = fake_runtime(dir.path()).unwrap();
     let sandbox = FakeTrainer {
         metrics: serde_json::to_vec_pretty(metrics).unwrap(),
         cpu_usage_usec,
@@ -125,11 +107,6 @@ fn run(metrics: &Value, cpu_usage_usec: Option<u64>) -> Job {
     policy.limits.cpu_quota_cores = Some(0.5);
     let bundle = dir.path().join("jobs/bundle");
     let settings = JobSettings {
-        out: &bundle,
-        runtime: &runtime,
-        sandbox: &sandbox,
-        policy: &policy,
-        gate: GateLimits::default(),
         supplier: Organization {
             name: "Test Operator".into(),
             ..Organization::default()
@@ -139,15 +116,10 @@ fn run(metrics: &Value, cpu_usage_usec: Option<u64>) -> Job {
             version: "0.0.0-test".into(),
             sha256: BINARY_SHA.into(),
         },
-        cancel: None,
+        ..test_settings(&bundle, &runtime, &sandbox, &policy)
     };
-    let inputs = JobInputs {
-        model: &example("model.keras"),
-        data: &example("data.csv"),
-        definition: &example("definition.yaml"),
-        request: Some(&example("job.yaml")),
-    };
-    let result = run_job(&inputs, &settings, &keys(), &mut |_| {});
+    let quickstart = QuickstartInputs::default();
+    let result = run_job(&quickstart.inputs(), &settings, &keys(), &mut |_| {});
     Job {
         runtime: runtime.identity().clone(),
         _dir: dir,
