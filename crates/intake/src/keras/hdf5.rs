@@ -1153,7 +1153,7 @@ impl<'a> Walker<'a> {
         Ok(dims)
     }
 
-    fn datatype(&self, body: &[u8]) -> R<H5Dtype> {
+    fn datatype(body: &[u8]) -> R<H5Dtype> {
         let mut c = Cur::new(body);
         let class_version = c.u8()?;
         let bits = [c.u8()?, c.u8()?, c.u8()?];
@@ -1168,7 +1168,7 @@ impl<'a> Walker<'a> {
             0 => {
                 let offset = c.u16()?;
                 let precision = c.u16()?;
-                if b0 & 0x01 != 0 || offset != 0 || u32::from(precision) != size * 8 {
+                if b0 & 0x01 != 0 || offset != 0 || u64::from(precision) != u64::from(size) * 8 {
                     return err(
                         codes::H5_UNSUPPORTED_DTYPE,
                         "integer type that is big-endian or padded",
@@ -1235,7 +1235,7 @@ impl<'a> Walker<'a> {
         for m in msgs {
             match m.kind {
                 0x0001 => shape = Some(self.dataspace(m.body)?),
-                0x0003 => dtype = Some(self.datatype(m.body)?),
+                0x0003 => dtype = Some(Self::datatype(m.body)?),
                 0x0008 => layout = Some(m.body),
                 // Fill value (old and new), modification times, reference
                 // counts: not used for the decision.
@@ -1380,5 +1380,20 @@ mod tests {
         // years ago" -> 0x17770551.
         assert_eq!(lookup3(b""), 0xdead_beef);
         assert_eq!(lookup3(b"Four score and seven years ago"), 0x1777_0551);
+    }
+
+    #[test]
+    fn an_integer_datatype_of_absurd_size_is_refused_not_an_overflow() {
+        // Class 0 (fixed-point), version 1, little-endian signed; size
+        // 0x2000_0000 bytes, whose bit count overflows a u32; offset 0,
+        // precision 64. Found by `mutated_real_weights_never_panic`.
+        let mut body = vec![0x10, 0x08, 0, 0];
+        body.extend_from_slice(&0x2000_0000_u32.to_le_bytes());
+        body.extend_from_slice(&0_u16.to_le_bytes());
+        body.extend_from_slice(&64_u16.to_le_bytes());
+        let Err(e) = Walker::datatype(&body) else {
+            panic!("a 512 MiB integer type was accepted");
+        };
+        assert_eq!(e.code, codes::H5_UNSUPPORTED_DTYPE, "{}", e.message);
     }
 }
